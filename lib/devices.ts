@@ -1,0 +1,29 @@
+// A minimal /dev for the container: a fresh tmpfs holding only the devices a
+// shell and everyday tools expect. Each device is bind-mounted from the host's
+// /dev rather than created with mknod(2), so this also works in a user
+// namespace (rootless), where mknod is not allowed.
+import { closeSync, mkdirSync, openSync, symlinkSync } from 'node:fs';
+import { MS_BIND, MS_NOEXEC, MS_NOSUID } from './constants.js';
+import { mount } from './libc.js';
+
+export const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
+
+/** The usual /dev symlinks into /proc (bash's <(...), `cat /dev/stdin`, ...). */
+const LINKS: ReadonlyArray<readonly [name: string, target: string]> = [
+  ['fd', '/proc/self/fd'],
+  ['stdin', '/proc/self/fd/0'],
+  ['stdout', '/proc/self/fd/1'],
+  ['stderr', '/proc/self/fd/2'],
+];
+
+/** Mount a tmpfs on `<rootfs>/dev` and fill it; call before pivot_root, while the host's /dev is reachable. */
+export function mountMinimalDev(rootfs: string): void {
+  const dev = `${rootfs}/dev`;
+  mount('tmpfs', dev, 'tmpfs', MS_NOSUID | MS_NOEXEC, 'mode=755,size=64k');
+  for (const name of DEVICES) {
+    closeSync(openSync(`${dev}/${name}`, 'w')); // an empty file to mount the device onto
+    mount(`/dev/${name}`, `${dev}/${name}`, '', MS_BIND);
+  }
+  for (const [name, target] of LINKS) symlinkSync(target, `${dev}/${name}`);
+  mkdirSync(`${dev}/shm`);
+}

@@ -1,0 +1,130 @@
+// Errors are part of the product: every failure a participant can cause is
+// reported as one coloured paragraph saying what failed and how to fix it,
+// with the right exit code. The stack trace only shows with --debug.
+import { constants } from 'node:os';
+import { writeSync } from 'node:fs';
+import chalk from 'chalk';
+
+/** Exit codes, as shells and container runtimes use them. */
+export const EXIT = {
+  /** The runtime itself failed (setup, bad input): docker uses 125 too. */
+  runtimeFailed: 125,
+  /** The command exists but cannot be executed. */
+  notExecutable: 126,
+  /** The command was not found. */
+  notFound: 127,
+  /** Bad usage of a workshop command (unknown step, ...). */
+  usage: 2,
+} as const;
+
+/** A failure we can explain: what went wrong, and what to do about it. */
+export class WorkshopError extends Error {
+  constructor(
+    message: string,
+    readonly fix: string,
+    readonly exitCode: number = EXIT.runtimeFailed,
+  ) {
+    super(message);
+    this.name = 'WorkshopError';
+  }
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, code]) => [code, name]));
+
+/** 1 → "EPERM". */
+export function errnoName(code: number): string {
+  return ERRNO_NAMES.get(code) ?? `errno ${code}`;
+}
+
+const PRIVILEGES =
+  'Namespaces and mounts need root (CAP_SYS_ADMIN). Use `npm run step N`, which enters a user namespace ' +
+  'for you when you are not root, or run with sudo. `npm run doctor` shows what this machine allows.';
+
+/** The hint for a failed call: what this errno usually means for this call. */
+const HINTS: Record<string, string> = {
+  'unshare EPERM': PRIVILEGES,
+  'unshare EINVAL':
+    'The kernel refused these namespace flags. CLONE_NEWUSER cannot be unshared by a multi-threaded ' +
+    'process such as Node: the user namespace has to be entered before Node starts (npm run step does that).',
+  'unshare ENOSPC':
+    'The limit on namespaces was reached (see /proc/sys/user/max_*_namespaces); a value of 0 disables that namespace type.',
+  'sethostname EPERM':
+    'Changing the hostname needs CAP_SYS_ADMIN in the UTS namespace. Did the parent unshare(CLONE_NEWUTS) ' +
+    'before spawning the child? (Or capabilities were dropped: that is step 8 working.)',
+  'sethostname EINVAL': 'Hostnames are at most 64 characters.',
+  'mount EPERM': PRIVILEGES + ' Inside a user namespace, some file systems (and some flag changes) cannot be mounted.',
+  'mount ENOENT': 'The mount point does not exist: the root filesystem needs /proc and /dev folders (`npm run rootfs` makes them).',
+  'mount EINVAL':
+    'The kernel rejected this mount: the source may not be a mount point, the flags may not fit together, ' +
+    'or the file system type is wrong.',
+  'mount ENODEV': 'This file system type is not supported by the kernel (see /proc/filesystems).',
+  'umount2 EINVAL': 'The target is not a mount point.',
+  'pivot_root EINVAL':
+    'pivot_root needs the new root to be a mount point (bind-mount the rootfs onto itself first) and the ' +
+    'current root must not be a shared mount: make `/` private first with mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL).',
+  'pivot_root EPERM': PRIVILEGES,
+  'pivot_root EBUSY': 'The new root or put_old is already in use as a root.',
+  'chdir ENOENT': 'That folder does not exist.',
+  'execvp ENOENT':
+    'The command was not found in the container. From step 4 on, the container only sees its own root ' +
+    'filesystem: check that the program is in rootfs/ (e.g. `ls rootfs/bin`), or add it to rootfs-builder.',
+  'execvp EACCES': 'The file exists but is not executable (check its mode, and that it is a regular file).',
+  'execvp ENOEXEC': 'The file is not a program the kernel can run (wrong architecture, or a script without #!).',
+  'prctl EINVAL': 'The kernel does not know this capability or option.',
+  'prctl EPERM': 'Dropping capabilities needs CAP_SETPCAP.',
+  'ioctl EPERM': 'Changing network interfaces needs CAP_NET_ADMIN in the network namespace.',
+};
+
+/** A libc call that returned -1: carries the call, its arguments and the errno name. */
+export class LibcError extends WorkshopError {
+  constructor(
+    readonly call: string,
+    readonly args: string,
+    readonly errno: number,
+    readonly errnoMessage: string,
+  ) {
+    const name = errnoName(errno);
+    super(
+      `${call}(${args}) failed: ${name} (${errnoMessage})`,
+      HINTS[`${call} ${name}`] ?? `See \`man 2 ${call}\` for what ${name} means here.`,
+      LibcError.exitCodeFor(call, name),
+    );
+    this.name = 'LibcError';
+  }
+
+  get errnoName(): string {
+    return errnoName(this.errno);
+  }
+
+  private static exitCodeFor(call: string, name: string): number {
+    if (call !== 'execvp') return EXIT.runtimeFailed;
+    if (name === 'ENOENT' || name === 'ENOTDIR') return EXIT.notFound;
+    return EXIT.notExecutable;
+  }
+}
+
+export function debugging(): boolean {
+  return process.env.CFS_DEBUG === '1' || process.argv.includes('--debug');
+}
+
+/** Print an error as one coloured paragraph (stack only with --debug); returns the exit code to use. */
+export function reportError(error: unknown): number {
+  const lines: string[] = [];
+  let exitCode: number = EXIT.runtimeFailed;
+  if (error instanceof WorkshopError) {
+    lines.push(chalk.red.bold('✗ ') + chalk.bold(error.message));
+    lines.push('  ' + error.fix);
+    exitCode = error.exitCode;
+  } else {
+    const message = error instanceof Error ? error.message : String(error);
+    lines.push(chalk.red.bold('✗ ') + chalk.bold(`unexpected error: ${message}`));
+    lines.push('  This looks like a bug in the workshop code or an unusual machine. `npm run doctor` checks the machine.');
+  }
+  if (debugging() && error instanceof Error && error.stack) {
+    lines.push(chalk.dim(error.stack));
+  } else {
+    lines.push(chalk.dim('  (add --debug to see the stack trace)'));
+  }
+  writeSync(2, lines.join('\n') + '\n');
+  return exitCode;
+}

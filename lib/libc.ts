@@ -1,0 +1,180 @@
+// The libc layer: every kernel call of the workshop goes through here.
+//
+// ffi-rs opens the C library and calls its functions by name. Each wrapper
+// below does the same three things:
+//   1. call the C function, asking ffi-rs for errno (`errno: true`),
+//   2. trace it (--trace) with its arguments decoded into names,
+//   3. on -1, throw a LibcError naming the call, the errno and a hint.
+import { existsSync } from 'node:fs';
+import { DataType, define, open } from 'ffi-rs';
+import {
+  CLONE_FLAGS,
+  F_GETFD,
+  F_GETFL,
+  F_SETFD,
+  F_SETFL,
+  FD_CLOEXEC,
+  MOUNT_FLAGS,
+  O_NONBLOCK,
+  UMOUNT_FLAGS,
+  decodeFlags,
+  syscallNumber,
+} from './constants.js';
+import { LibcError } from './errors.js';
+import { showArg, traceCall, traceFailure, traceNoReturn } from './trace.js';
+
+/** glibc is libc.so.6; musl (Alpine) ships its libc as the dynamic loader. */
+function libcPath(): string {
+  const musl = `/lib/ld-musl-${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}.so.1`;
+  return existsSync(musl) ? musl : 'libc.so.6';
+}
+
+open({ library: 'libc', path: libcPath() });
+
+// The C signatures (see each function's man page). `errno: true` makes ffi-rs
+// return { value, errnoCode, errnoMessage } read right after the call.
+const c = define({
+  unshare: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32], errno: true },
+  sethostname: { library: 'libc', retType: DataType.I32, paramsType: [DataType.String, DataType.U64], errno: true },
+  mount: {
+    library: 'libc',
+    retType: DataType.I32,
+    paramsType: [DataType.String, DataType.String, DataType.String, DataType.U64, DataType.String],
+    errno: true,
+  },
+  umount2: { library: 'libc', retType: DataType.I32, paramsType: [DataType.String, DataType.I32], errno: true },
+  // long syscall(long number, ...): used for pivot_root, which glibc does not wrap.
+  syscall: { library: 'libc', retType: DataType.I64, paramsType: [DataType.I64, DataType.String, DataType.String], errno: true },
+  chdir: { library: 'libc', retType: DataType.I32, paramsType: [DataType.String], errno: true },
+  fcntl: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32, DataType.I32, DataType.I32], errno: true },
+  prctl: {
+    library: 'libc',
+    retType: DataType.I32,
+    paramsType: [DataType.I32, DataType.U64, DataType.U64, DataType.U64, DataType.U64],
+    errno: true,
+  },
+  // char *strdup(const char *): copies a JS string into C memory and returns its address.
+  strdup: { library: 'libc', retType: DataType.BigInt, paramsType: [DataType.String] },
+  // int execvp(const char *file, char *const argv[]): argv is passed as raw bytes (see execvp below).
+  execvp: { library: 'libc', retType: DataType.I32, paramsType: [DataType.String, DataType.U8Array], errno: true },
+  socket: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32, DataType.I32, DataType.I32], errno: true },
+  // int ioctl(int fd, unsigned long request, void *arg): arg is a struct, passed as a Buffer.
+  ioctl: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32, DataType.U64, DataType.U8Array], errno: true },
+  close: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32], errno: true },
+});
+
+type Result = { value: number | bigint; errnoCode: number; errnoMessage: string };
+
+/** Trace a call's result, and turn -1 into a LibcError. */
+function check(call: string, args: string, result: Result): number {
+  const value = Number(result.value);
+  if (value === -1) {
+    const error = new LibcError(call, args, result.errnoCode, result.errnoMessage.replace(/ \(os error \d+\)$/, ''));
+    traceFailure(call, args, error.errnoName, error.errnoMessage);
+    throw error;
+  }
+  traceCall(call, args, String(value));
+  return value;
+}
+
+/** unshare(2): move this process into new namespaces (PID: its future children). */
+export function unshare(flags: number): void {
+  check('unshare', decodeFlags(flags, CLONE_FLAGS), c.unshare([flags]));
+}
+
+/** sethostname(2): set the hostname of this UTS namespace. */
+export function sethostname(name: string): void {
+  const length = Buffer.byteLength(name);
+  check('sethostname', `${showArg(name)}, ${length}`, c.sethostname([name, length]));
+}
+
+/** mount(2). `source` and `fstype` are ignored by the kernel for bind mounts and propagation changes. */
+export function mount(source: string, target: string, fstype: string, flags: number, data = ''): void {
+  const args = [showArg(source), showArg(target), showArg(fstype), decodeFlags(flags, MOUNT_FLAGS), showArg(data)].join(', ');
+  check('mount', args, c.mount([source, target, fstype, flags, data]));
+}
+
+/** umount2(2): unmount; MNT_DETACH unmounts lazily, once nothing uses it. */
+export function umount2(target: string, flags: number): void {
+  check('umount2', `${showArg(target)}, ${decodeFlags(flags, UMOUNT_FLAGS)}`, c.umount2([target, flags]));
+}
+
+/** pivot_root(2): make new_root the root of this mount namespace and put the old root at put_old. */
+export function pivotRoot(newRoot: string, putOld: string): void {
+  const number = syscallNumber('pivot_root');
+  check('pivot_root', `${showArg(newRoot)}, ${showArg(putOld)}`, c.syscall([number, newRoot, putOld]));
+}
+
+/** chdir(2). */
+export function chdir(path: string): void {
+  check('chdir', showArg(path), c.chdir([path]));
+}
+
+/** fcntl(2) with an integer argument. */
+export function fcntl(fd: number, command: number, argument = 0): number {
+  return check('fcntl', `${fd}, ${FCNTL_COMMANDS[command] ?? command}, ${argument}`, c.fcntl([fd, command, argument]));
+}
+const FCNTL_COMMANDS: Record<number, string> = { [F_GETFD]: 'F_GETFD', [F_SETFD]: 'F_SETFD', [F_GETFL]: 'F_GETFL', [F_SETFL]: 'F_SETFL' };
+
+/** prctl(2) with one integer argument; `label` shows both by name for --trace, e.g. "PR_SET_PDEATHSIG, SIGKILL". */
+export function prctl(option: number, argument: number, label: string): number {
+  return check('prctl', label, c.prctl([option, argument, 0, 0, 0]));
+}
+
+/** socket(2). */
+export function socket(domain: number, type: number, protocol: number, label: string): number {
+  return check('socket', label, c.socket([domain, type, protocol]));
+}
+
+/**
+ * ioctl(2) whose argument is a struct: `struct` is a Buffer laid out like the C struct.
+ * ffi-rs hands C a copy of the Buffer, so the kernel's answer is not visible
+ * afterwards; requests that read (like SIOCGIFFLAGS) go through ioctlRead.
+ */
+export function ioctl(fd: number, request: number, struct: Buffer, label: string): void {
+  check('ioctl', `${fd}, ${label}`, c.ioctl([fd, request, struct]));
+}
+
+/** close(2). */
+export function close(fd: number): void {
+  check('close', String(fd), c.close([fd]));
+}
+
+/**
+ * Node opens stdin, stdout and stderr close-on-exec (and may make them
+ * non-blocking). Undo both, or the command we exec would start without them.
+ */
+export function keepStdioAcrossExec(): void {
+  for (const fd of [0, 1, 2]) {
+    const fdFlags = c.fcntl([fd, F_GETFD, 0]);
+    if (fdFlags.value === -1) continue; // not open: nothing to keep
+    if (fdFlags.value & FD_CLOEXEC) fcntl(fd, F_SETFD, fdFlags.value & ~FD_CLOEXEC);
+    const statusFlags = c.fcntl([fd, F_GETFL, 0]).value;
+    if (statusFlags & O_NONBLOCK) fcntl(fd, F_SETFL, statusFlags & ~O_NONBLOCK);
+  }
+}
+
+/**
+ * Build a C `char *argv[]`: an array of pointers to strings, ending with NULL.
+ * Each string is copied into C memory with strdup(); the array itself is a
+ * Buffer of 8-byte addresses (64-bit machines: x86_64 and arm64).
+ * It is never freed: a successful execvp replaces this whole process.
+ */
+export function cStringArray(strings: readonly string[]): Buffer {
+  const pointers = Buffer.alloc(8 * (strings.length + 1)); // zero-filled: the last one is NULL
+  strings.forEach((text, index) => pointers.writeBigUInt64LE(c.strdup([text]) as bigint, 8 * index));
+  return pointers;
+}
+
+/**
+ * execvp(3): replace this process with `file` (searched in PATH), running with `argv`.
+ * Only returns by throwing: exit code 127 when not found, 126 when not executable.
+ */
+export function execvp(file: string, argv: readonly string[]): never {
+  keepStdioAcrossExec();
+  const args = `${showArg(file)}, ${showArg([...argv])}`;
+  traceNoReturn('execvp', args, '→ the command replaces this process');
+  const result = c.execvp([file, cStringArray(argv)]);
+  check('execvp', args, result); // execvp only comes back on failure: this throws
+  throw new Error('unreachable: execvp returned without an error');
+}

@@ -1,0 +1,182 @@
+// The plumbing every step shares: reading the command line, re-spawning this
+// file as the child, passing signals on, and turning the child's end into
+// our exit status. The step files only say what happens in the kernel.
+//
+//   tsx steps/04-mount.ts run [options] [--] <cmd> [args...]
+//        → parent()  → spawns: <same file> child [options] -- <cmd> [args...]
+//                                → child()  → execvp(<cmd>)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import { PR_SET_PDEATHSIG } from './constants.js';
+import { EXIT, WorkshopError, reportError } from './errors.js';
+import { prctl } from './libc.js';
+import { DEFAULT_ROOTFS, REPO_ROOT } from './paths.js';
+import { traceNote } from './trace.js';
+
+/** Everything a step needs to know about the container it runs. */
+export interface Container {
+  /** The command to run inside, e.g. ["sh", "-c", "echo $$"]. */
+  command: string[];
+  /** The hostname inside (from step 2 on). */
+  hostname: string;
+  /** Absolute path of the root filesystem (from step 4 on). */
+  rootfs: string;
+  /** A name unique on this machine, for per-container resources (cgroups, overlay folders). */
+  id: string;
+  /** cgroup limits (from step 5 on). */
+  pidsMax: number;
+  memory: string;
+}
+
+export interface Runtime {
+  /** Runs on the host: prepares, spawns the child, waits for it; returns the exit status. */
+  parent(container: Container): Promise<number>;
+  /** Runs in the new namespaces: sets them up and execs the command. Never returns. */
+  child(container: Container): never;
+}
+
+const DEFAULTS = {
+  hostname: 'container',
+  rootfs: DEFAULT_ROOTFS,
+  pidsMax: 64,
+  memory: '256M',
+};
+
+const USAGE = `usage: <step>.ts run [--hostname NAME] [--rootfs DIR] [--pids-max N] [--memory SIZE] [--trace] [--debug] [--] [cmd args...]`;
+
+/** Parse `[options] [--] cmd args...`; options stop at the first word that is not one. */
+export function parseContainer(args: readonly string[]): Container {
+  const container: Container = { command: [], id: '', ...DEFAULTS };
+  let index = 0;
+  const value = (flag: string): string => {
+    const next = args[++index];
+    if (next === undefined) throw new WorkshopError(`${flag} needs a value`, USAGE, EXIT.usage);
+    return next;
+  };
+  for (; index < args.length; index++) {
+    const arg = args[index];
+    if (arg === '--') {
+      index++;
+      break;
+    } else if (arg === '--hostname') container.hostname = value(arg);
+    else if (arg === '--rootfs') container.rootfs = resolve(value(arg));
+    else if (arg === '--pids-max') container.pidsMax = parsePositive(arg, value(arg));
+    else if (arg === '--memory') container.memory = value(arg);
+    else if (arg === '--id') container.id = value(arg);
+    else if (arg === '--trace') process.env.TRACE = '1';
+    else if (arg === '--debug') process.env.CFS_DEBUG = '1';
+    else if (arg.startsWith('--')) throw new WorkshopError(`unknown option ${arg}`, USAGE, EXIT.usage);
+    else break;
+  }
+  container.command = args.slice(index);
+  if (container.command.length === 0) container.command = ['/bin/sh'];
+  if (container.id === '') container.id = `cfs-${process.pid}-${Math.random().toString(16).slice(2, 6)}`;
+  return container;
+}
+
+function parsePositive(flag: string, text: string): number {
+  const number = Number(text);
+  if (!Number.isInteger(number) || number <= 0) {
+    throw new WorkshopError(`${flag} must be a positive whole number, not "${text}"`, USAGE, EXIT.usage);
+  }
+  return number;
+}
+
+/** The child's command line: the resolved container, so both sides agree. */
+function childArguments(container: Container): string[] {
+  return [
+    '--id', container.id,
+    '--hostname', container.hostname,
+    '--rootfs', container.rootfs,
+    '--pids-max', String(container.pidsMax),
+    '--memory', container.memory,
+    '--', ...container.command,
+  ];
+}
+
+/**
+ * Run this same file again as `child ...`, with our stdin/stdout/stderr.
+ * Namespaces the parent unshared just before are inherited: the child is born in them.
+ * Resolves with the exit status: the command's own, or 128+N if killed by signal N.
+ */
+export function spawnChild(container: Container): Promise<number> {
+  const self = process.argv[1];
+  if (self === undefined || !isAbsolute(self)) throw new Error('cannot find the runtime file to re-spawn');
+  const child = spawn(process.execPath, [...process.execArgv, self, 'child', ...childArguments(container)], {
+    stdio: 'inherit',
+  });
+  traceNote(`spawned ${self.replace(`${REPO_ROOT}/`, '')} child … as pid ${child.pid ?? '?'}`);
+  return supervise(child);
+}
+
+/** How long a container may take to act on SIGTERM/SIGINT before it is killed. */
+const GRACE_MS = 1500;
+
+/** Does the process have a handler for this signal? (bit N-1 of SigCgt in /proc/PID/status) */
+function catchesSignal(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const mask = BigInt(`0x${/^SigCgt:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'}`);
+    return ((mask >> BigInt(constants.signals[signal] - 1)) & 1n) === 1n;
+  } catch {
+    return false; // already gone
+  }
+}
+
+/**
+ * Wait for the child, passing Ctrl-C and SIGTERM on. A PID 1 ignores every
+ * signal it has no handler for, so when the command cannot act on the signal
+ * (or does not exit within GRACE_MS) the container is killed with SIGKILL.
+ */
+function supervise(child: ChildProcess): Promise<number> {
+  return new Promise((resolveStatus, reject) => {
+    const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+    const onSignal = (signal: NodeJS.Signals): void => {
+      const pid = child.pid;
+      if (pid === undefined) return;
+      // Ctrl-C on a terminal already reached the child: it is in our foreground process group.
+      const fromTerminal = (signal === 'SIGINT' || signal === 'SIGQUIT') && process.stdin.isTTY === true;
+      if (!fromTerminal) child.kill(signal);
+      if (!catchesSignal(pid, signal)) child.kill('SIGKILL');
+      else if (!fromTerminal) setTimeout(() => child.kill('SIGKILL'), GRACE_MS).unref();
+    };
+    for (const signal of forwarded) process.on(signal, onSignal);
+    child.on('error', (error) => reject(new WorkshopError(`could not start the child: ${error.message}`, 'Is Node installed correctly? Run `npm run doctor`.')));
+    child.on('exit', (code, signal) => {
+      for (const s of forwarded) process.off(s, onSignal);
+      resolveStatus(code ?? 128 + (signal ? constants.signals[signal] : 0));
+    });
+  });
+}
+
+/**
+ * The entry point of every step file: `run` is the parent, `child` the child.
+ * Errors become a one-paragraph explanation and an exit code (stack with --debug).
+ */
+export function runtime(steps: Runtime): void {
+  const [mode, ...args] = process.argv.slice(2);
+  if (mode === 'child') {
+    try {
+      // If the parent dies (even by SIGKILL), the kernel kills the container too.
+      prctl(PR_SET_PDEATHSIG, constants.signals.SIGKILL, 'PR_SET_PDEATHSIG, SIGKILL');
+      steps.child(parseContainer(args));
+    } catch (error) {
+      process.exit(reportError(error));
+    }
+  } else if (mode === 'run') {
+    let container: Container;
+    try {
+      container = parseContainer(args);
+    } catch (error) {
+      process.exit(reportError(error));
+    }
+    steps.parent(container).then(
+      (status) => process.exit(status),
+      (error: unknown) => process.exit(reportError(error)),
+    );
+  } else {
+    process.exit(reportError(new WorkshopError(`expected "run" or "child", got ${JSON.stringify(mode ?? '')}`, USAGE, EXIT.usage)));
+  }
+}

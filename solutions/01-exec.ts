@@ -1,0 +1,24 @@
+/**
+ * Step 1 — exec: run a command the way every container runtime does.
+ *
+ *   parent: re-spawn this file as `child <cmd>` and wait for it
+ *   child:  execvp(<cmd>): the command replaces the child process
+ *
+ * Nothing is isolated yet: this is the skeleton the next steps build on.
+ * Try: npm run step 1 -- sh -c 'hostname; echo $$; ls /'
+ */
+import { execvp } from '../lib/libc.js';
+import { runtime, spawnChild } from '../lib/runtime.js';
+
+runtime({
+  // The parent runs on the host: it starts the child and waits for it.
+  async parent(container) {
+    return spawnChild(container);
+  },
+
+  // The child turns into the container's command: execvp(3) replaces this
+  // process (same pid, same stdin/stdout/stderr) with the program.
+  child(container) {
+    execvp(container.command[0], container.command);
+  },
+});

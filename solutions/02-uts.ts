@@ -1,0 +1,33 @@
+/**
+ * Step 2 — UTS namespace: the container gets its own hostname.
+ *
+ *   parent: unshare(CLONE_NEWUTS), then re-spawn this file as `child <cmd>`
+ *   child:  sethostname("container"), then execvp(<cmd>)
+ *
+ * Try: npm run step 2 -- hostname      (then `hostname` on the host: unchanged)
+ */
+import { CLONE_NEWUTS } from '../lib/constants.js';
+import { execvp, sethostname, unshare } from '../lib/libc.js';
+import { runtime, spawnChild } from '../lib/runtime.js';
+
+runtime({
+  // The parent runs on the host: it starts the child and waits for it.
+  async parent(container) {
+    // TODO(step 2): give the child its own UTS (hostname) namespace.
+    // hint: call unshare() in the parent, just before spawnChild(): the child inherits the new namespace.
+    // hint: unshare(CLONE_NEWUTS) — the flag is imported from ../lib/constants.js.
+    unshare(CLONE_NEWUTS);
+    // END TODO
+    return spawnChild(container);
+  },
+
+  // The child turns into the container's command.
+  child(container) {
+    // TODO(step 2): set the container's hostname before running the command.
+    // hint: the child is in the new UTS namespace, so changing the hostname there leaves the host's alone.
+    // hint: sethostname(container.hostname)
+    sethostname(container.hostname);
+    // END TODO
+    execvp(container.command[0], container.command);
+  },
+});
