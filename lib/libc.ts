@@ -5,8 +5,6 @@
 //   1. call the C function, asking ffi-rs for errno (`errno: true`),
 //   2. trace it (--trace) with its arguments decoded into names,
 //   3. on -1, throw a LibcError naming the call, the errno and a hint.
-import { existsSync } from 'node:fs';
-import { DataType, define, open } from 'ffi-rs';
 import {
   CLONE_FLAGS,
   F_GETFD,
@@ -21,15 +19,10 @@ import {
   syscallNumber,
 } from './constants.js';
 import { LibcError } from './errors.js';
+import { DataType, LIBC_PATH, define, open } from './ffi.js';
 import { showArg, traceCall, traceFailure, traceNoReturn } from './trace.js';
 
-/** glibc is libc.so.6; musl (Alpine) ships its libc as the dynamic loader. */
-function libcPath(): string {
-  const musl = `/lib/ld-musl-${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}.so.1`;
-  return existsSync(musl) ? musl : 'libc.so.6';
-}
-
-open({ library: 'libc', path: libcPath() });
+open({ library: 'libc', path: LIBC_PATH });
 
 // The C signatures (see each function's man page). `errno: true` makes ffi-rs
 // return { value, errnoCode, errnoMessage } read right after the call.

@@ -1,0 +1,115 @@
+// The compile cache that makes `npm run step` start fast.
+//
+// Running TypeScript through tsx costs a loader and an extra node process on
+// every start, and the runtime starts node twice (parent, then child). So each
+// entry file is bundled once with esbuild (it ships with tsx) into a single
+// .mjs file, and reused while none of the files that went into it change:
+// the cache is keyed by the content of every input, so editing a step (or
+// lib/) is picked up on the next run, with no build step to remember.
+import { createHash } from 'node:crypto';
+import { accessSync, constants, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** @type {string | undefined} */
+// @ts-ignore -- replaced by esbuild's `define` when this file is itself bundled
+const bundledRepoRoot = typeof BUNDLED_REPO_ROOT === 'string' ? BUNDLED_REPO_ROOT : undefined;
+
+/** The repository's folder. */
+export const REPO_ROOT = bundledRepoRoot ?? fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+
+/** Packages that stay outside the bundle: native code (lib/ffi.ts loads ffi-rs itself) and the bundler. */
+const EXTERNAL = ['ffi-rs', 'esbuild'];
+
+/** Where bundles live: node_modules/.cache when we may write there (root), else a per-user temp folder. */
+function cacheDir() {
+  const inRepo = join(REPO_ROOT, 'node_modules', '.cache', 'containers-from-scratch');
+  try {
+    mkdirSync(inRepo, { recursive: true });
+    accessSync(inRepo, constants.W_OK);
+    return inRepo;
+  } catch {
+    const perUser = join(tmpdir(), `containers-from-scratch-${process.getuid?.() ?? 'user'}`);
+    mkdirSync(perUser, { recursive: true, mode: 0o700 });
+    return perUser;
+  }
+}
+
+/** @param {string} text */
+function hash(text) {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+/**
+ * @typedef {{ inputs: Record<string, string> }} Manifest  input path → content hash
+ */
+
+/** @param {string} manifestPath @returns {boolean} true when every input still has the content it was bundled from */
+function upToDate(manifestPath) {
+  try {
+    /** @type {Manifest} */
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    return Object.entries(manifest.inputs).every(([file, digest]) => hash(readFileSync(file, 'utf8')) === digest);
+  } catch {
+    return false; // no manifest yet, or an input is gone
+  }
+}
+
+/** Write a file so that readers see the old or the new content, never half of it. */
+function writeAtomically(/** @type {string} */ path, /** @type {string} */ content) {
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, content);
+  renameSync(temporary, path);
+}
+
+/**
+ * Bundle `entry` (a .ts file) unless an up-to-date bundle is cached; return the bundle's path.
+ * @param {string} entry
+ * @returns {Promise<string>}
+ */
+export async function compile(entry) {
+  const source = resolve(entry);
+  const name = `${basename(source).replace(/\.[cm]?[tj]s$/, '')}-${hash(source)}`;
+  const dir = cacheDir();
+  const bundle = join(dir, `${name}.mjs`);
+  const manifestPath = join(dir, `${name}.json`);
+  if (upToDate(manifestPath)) return bundle;
+
+  const esbuild = await import('esbuild'); // only loaded on a cache miss
+  const require = createRequire(import.meta.url);
+  const result = await esbuild.build({
+    entryPoints: [source],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    write: false,
+    metafile: true,
+    absWorkingDir: REPO_ROOT,
+    define: { BUNDLED_REPO_ROOT: JSON.stringify(REPO_ROOT) },
+    logLevel: 'silent',
+    plugins: [
+      {
+        // Keep native packages outside, but by absolute path so the bundle runs from any folder.
+        name: 'external-by-path',
+        setup(build) {
+          const filter = new RegExp(`^(${EXTERNAL.join('|')})$`);
+          build.onResolve({ filter }, (args) => ({ path: require.resolve(args.path), external: true }));
+        },
+      },
+    ],
+  });
+  const output = result.outputFiles[0];
+  if (!output) throw new Error(`esbuild produced no output for ${entry}`);
+  /** @type {Manifest} */
+  const manifest = { inputs: {} };
+  for (const input of Object.keys(result.metafile.inputs)) {
+    const file = resolve(REPO_ROOT, input);
+    manifest.inputs[file] = hash(readFileSync(file, 'utf8'));
+  }
+  writeAtomically(bundle, output.text);
+  writeAtomically(manifestPath, JSON.stringify(manifest));
+  return bundle;
+}

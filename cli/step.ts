@@ -1,0 +1,77 @@
+// npm run step N [-- [--solution] [--trace] [--rootfs DIR] [cmd args...]]
+//
+// Runs the participant's runtime for step N (the reference with --solution).
+// Default command: an interactive shell.
+import chalk from 'chalk';
+import { existsSync, readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { EXIT, WorkshopError } from '../lib/errors.js';
+import { execvp } from '../lib/libc.js';
+import { REPO_ROOT } from '../lib/paths.js';
+import { exerciseFile, solutionFile, type Step } from '../lib/steps.js';
+import { compile } from './compile.mjs';
+import { main, requireStep } from './common.js';
+import { userNamespaceBlocker } from '../lib/privileges.js';
+
+/** `TODO(step N)` lines still in the participant's file: file:line of the first one. */
+export function pendingTodo(file: string, step: Step): string | undefined {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const index = lines.findIndex((line) => line.includes(`TODO(step ${step.number})`));
+  return index === -1 ? undefined : `${relative(process.cwd(), file) || file}:${index + 1}`;
+}
+
+/**
+ * Without root, namespaces need a user namespace, and Node (multi-threaded)
+ * cannot unshare one itself: replace this process with util-linux's
+ * `unshare --user --map-root-user`, which enters it and then starts node.
+ */
+function reexecInUserNamespace(bundle: string, args: string[]): never {
+  const blocker = userNamespaceBlocker();
+  if (blocker) throw new WorkshopError('you are not root, and this machine does not allow user namespaces.', blocker);
+  process.env.CFS_ROOTLESS = '1';
+  return execvp('unshare', ['unshare', '--user', '--map-root-user', '--', process.execPath, bundle, 'run', ...args]);
+}
+
+/** Options of the runtime that take a value, to find where the command starts. */
+const VALUE_OPTIONS = new Set(['--rootfs', '--hostname', '--pids-max', '--memory']);
+
+/** Take `--solution` out of the options (before the command), leaving the runtime's own. */
+function takeSolutionFlag(args: string[]): { useSolution: boolean; args: string[] } {
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index] ?? '';
+    if (arg === '--solution') return { useSolution: true, args: args.filter((_, i) => i !== index) };
+    if (arg === '--' || !arg.startsWith('--')) break;
+    if (VALUE_OPTIONS.has(arg)) index++;
+  }
+  return { useSolution: false, args };
+}
+
+main(async () => {
+  if (process.platform !== 'linux') {
+    throw new WorkshopError(
+      `containers need a Linux kernel, and this is ${process.platform}.`,
+      'Use a Linux VM (e.g. `multipass launch`, UTM or Lima on macOS, a Hyper-V/VirtualBox VM or WSL2 — not WSL1 — on Windows), or a privileged Linux dev container.',
+    );
+  }
+  const [stepArg, ...rest] = process.argv.slice(2);
+  const step = requireStep(stepArg, 'step');
+  const { useSolution, args } = takeSolutionFlag(rest);
+  const file = useSolution ? solutionFile(step) : exerciseFile(step);
+  if (!existsSync(file)) {
+    throw new WorkshopError(`${relative(REPO_ROOT, file)} is missing.`, `Restore it with \`npm run reset ${step.number}\`.`, EXIT.usage);
+  }
+  const todo = useSolution ? undefined : pendingTodo(file, step);
+  if (todo) {
+    process.stderr.write(
+      chalk.yellow(`● ${todo}: step ${step.number} is not done yet, so this runs like step ${step.number - 1}. `) +
+        chalk.dim(`(npm run hint ${step.number}, or --solution for the reference)\n`),
+    );
+  }
+  const bundle = await compile(file);
+  if (process.getuid?.() !== 0) reexecInUserNamespace(bundle, args);
+  // Become the step's runtime, in this process: `<bundle> run <args>`.
+  process.argv = [process.execPath, bundle, 'run', ...args];
+  await import(pathToFileURL(bundle).href);
+  return new Promise<number>(() => {}); // the runtime exits the process itself
+});

@@ -1,0 +1,38 @@
+// Root, or a user namespace: what lets this user create containers.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+function sysctl(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when util-linux's `unshare` can put this user in a user namespace mapped to root. */
+export function userNamespacesWork(): boolean {
+  return spawnSync('unshare', ['--user', '--map-root-user', 'true'], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * Why an unprivileged user cannot create a user namespace here, with the fix
+ * (one paragraph); undefined when nothing is in the way.
+ */
+export function userNamespaceBlocker(): string | undefined {
+  if (userNamespacesWork()) return undefined;
+  const options = 'Run as root (sudo npm run step N) or allow unprivileged user namespaces';
+  if (spawnSync('unshare', ['--version'], { stdio: 'ignore' }).error) {
+    return `${options}: util-linux's \`unshare\` command is missing (install the util-linux package).`;
+  }
+  if (sysctl('/proc/sys/kernel/unprivileged_userns_clone') === '0') {
+    return `${options}: this kernel disables them (Debian/older Ubuntu): \`sudo sysctl -w kernel.unprivileged_userns_clone=1\`.`;
+  }
+  if (sysctl('/proc/sys/kernel/apparmor_restrict_unprivileged_userns') === '1') {
+    return `${options}: AppArmor blocks them (Ubuntu 23.10+): \`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0\` for this session.`;
+  }
+  if (sysctl('/proc/sys/user/max_user_namespaces') === '0') {
+    return `${options}: their limit is 0: \`sudo sysctl -w user.max_user_namespaces=15000\`.`;
+  }
+  return `${options}: \`unshare --user --map-root-user true\` fails on this machine (a container or a seccomp profile may forbid it).`;
+}
