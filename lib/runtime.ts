@@ -8,11 +8,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
+import { basename, isAbsolute, resolve } from 'node:path';
 import { PR_SET_PDEATHSIG } from './constants.js';
 import { EXIT, WorkshopError, reportError } from './errors.js';
 import { prctl } from './libc.js';
-import { DEFAULT_ROOTFS, REPO_ROOT } from './paths.js';
+import { DEFAULT_ROOTFS } from './paths.js';
 import { traceNote } from './trace.js';
 
 /** Everything a step needs to know about the container it runs. */
@@ -107,7 +107,7 @@ export function spawnChild(container: Container): Promise<number> {
   const child = spawn(process.execPath, [...process.execArgv, self, 'child', ...childArguments(container)], {
     stdio: 'inherit',
   });
-  traceNote(`spawned ${self.replace(`${REPO_ROOT}/`, '')} child … as pid ${child.pid ?? '?'}`);
+  traceNote(`spawn(node, [${JSON.stringify(basename(self))}, "child", …]) → pid ${child.pid ?? "?"}`);
   return supervise(child);
 }
 

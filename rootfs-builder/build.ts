@@ -1,0 +1,201 @@
+// Building a root filesystem offline, from the host's own programs.
+//
+// A program needs three things to run inside the container: its own file; the
+// shared libraries it is linked against (libc.so.6, ...); and the dynamic
+// loader that maps them (ld-linux-x86-64.so.2), which the kernel looks for at
+// the exact absolute path written inside the program. `ldd` lists the
+// libraries and the loader: each is copied to the same absolute path inside
+// the rootfs, and the programs go to /bin.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, posix, resolve } from 'node:path';
+import { WorkshopError } from '../lib/errors.js';
+import { BUILD_COMMAND } from './check.js';
+import { lstatIfExists, makeDirs, makeParents, replaceFile, RUNTIME_DIRS } from './safe-fs.js';
+
+export { checkRootfs, type RootfsCheck } from './check.js';
+export { importTarball, type ImportOptions, type ImportReport } from './import.js';
+
+/** The programs a participant types in the container. All but sh are skipped if the host lacks them. */
+const PROGRAMS = [
+  'sh', 'ls', 'ps', 'cat', 'echo', 'hostname', 'id', 'env', 'sleep', 'mount', 'umount', 'uname',
+  'mkdir', 'rm', 'touch', 'grep', 'head', 'tail', 'wc', 'true', 'false', 'test', 'printf', 'pwd',
+  'whoami', 'date', 'ln', 'cp', 'mv', 'chmod', 'readlink', 'kill', 'seq', 'sed', 'dd', 'stat', 'df',
+  'free', 'top', 'ip',
+];
+
+/** Where programs are looked for on the host (not $PATH: it may list anything, e.g. node_modules/.bin). */
+const HOST_BIN_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+
+/** Empty folders, besides the ones the runtime mounts onto. (/dev stays empty: the runtime mounts a tmpfs there.) */
+const EMPTY_DIRS: Readonly<Record<string, number>> = { ...RUNTIME_DIRS, root: 0o700, home: 0o755, etc: 0o755, var: 0o755 };
+
+const ETC_FILES: Readonly<Record<string, string>> = {
+  'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
+  'etc/group': 'root:x:0:\nnogroup:x:65534:\n',
+  'etc/hostname': 'container\n',
+  'etc/os-release':
+    'NAME="containers-from-scratch workshop rootfs"\n' +
+    'ID=cfs-workshop\n' +
+    'PRETTY_NAME="containers-from-scratch workshop rootfs (programs copied from the host)"\n',
+};
+
+export interface BuildOptions {
+  log?: (line: string) => void;
+}
+
+export interface BuildReport {
+  target: string;
+  /** Names of the programs in /bin. */
+  programs: string[];
+  /** Absolute paths (the same inside the rootfs and on the host) of the libraries and the loader. */
+  libraries: string[];
+  /** Programs this host does not have. */
+  skipped: string[];
+  /** Files copied by this build, and files already up to date. */
+  copied: number;
+  unchanged: number;
+}
+
+interface Program {
+  name: string;
+  hostPath: string;
+}
+
+/**
+ * Build (or bring up to date) a root filesystem in `target`. A new target is
+ * built in a temporary folder beside it, then renamed: nobody ever sees half
+ * a rootfs. An existing one is updated in place, copying only changed files.
+ */
+export function buildRootfs(target: string, options: BuildOptions = {}): BuildReport {
+  const log = options.log ?? (() => {});
+  target = resolve(target);
+  const { programs, skipped } = findPrograms();
+  for (const name of skipped) log(`note: ${name} is not on this host, skipped`);
+  const ldd = findLdd();
+  const libraries = [...new Set(programs.flatMap((program) => sharedLibraries(ldd, program.hostPath)))].sort();
+  const report: BuildReport = { target, programs: programs.map((program) => program.name), libraries, skipped, copied: 0, unchanged: 0 };
+
+  const existing = statSync(target, { throwIfNoEntry: false });
+  if (existing && !existing.isDirectory()) {
+    throw new WorkshopError(`${target} is a file, not a folder`, 'Choose another --target, or remove that file.');
+  }
+  if (existing) {
+    fill(target, programs, report);
+  } else {
+    mkdirSync(dirname(target), { recursive: true });
+    const staging = mkdtempSync(join(dirname(target), `.${basename(target)}.building-`));
+    try {
+      fill(staging, programs, report);
+      chmodSync(staging, 0o755); // mkdtemp made it private (0700)
+      renameSync(staging, target);
+    } catch (error) {
+      rmSync(staging, { recursive: true, force: true });
+      // Another build renamed its rootfs into place first: keep that one.
+      if (!['ENOTEMPTY', 'EEXIST'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      log(`another build created ${target} meanwhile: keeping it`);
+    }
+  }
+
+  log(
+    `${basename(target)}/: ${programs.length} programs, ${libraries.length} libraries; ` +
+      `${report.copied} files copied (${report.unchanged} unchanged)`,
+  );
+  return report;
+}
+
+/** Copy programs and libraries, create the folders and /etc files. */
+function fill(root: string, programs: Program[], report: BuildReport): void {
+  const copies = [
+    ...programs.map((program) => ({ from: program.hostPath, to: `bin/${program.name}` })),
+    ...report.libraries.map((library) => ({ from: library, to: library.slice(1) })),
+  ];
+  for (const { from, to } of copies) {
+    if (copyIfChanged(from, root, to)) report.copied++;
+    else report.unchanged++;
+  }
+  makeDirs(root, EMPTY_DIRS);
+  for (const [relative, content] of Object.entries(ETC_FILES)) writeIfChanged(root, relative, content);
+}
+
+function findPrograms(): { programs: Program[]; skipped: string[] } {
+  const programs: Program[] = [];
+  const skipped: string[] = [];
+  for (const name of PROGRAMS) {
+    const hostPath = HOST_BIN_DIRS.map((dir) => join(dir, name)).find(isExecutableFile);
+    if (hostPath) programs.push({ name, hostPath });
+    else skipped.push(name);
+  }
+  if (!programs.some((program) => program.name === 'sh')) {
+    throw new WorkshopError(
+      `this host has no sh in ${HOST_BIN_DIRS.join(', ')}`,
+      'A container needs a shell. Install one (Debian/Ubuntu: apt-get install dash), or import a ' +
+        `ready-made root filesystem: ${BUILD_COMMAND} --from alpine-minirootfs.tar.gz`,
+    );
+  }
+  return { programs, skipped };
+}
+
+function isExecutableFile(path: string): boolean {
+  const stat = statSync(path, { throwIfNoEntry: false }); // follows symlinks: /usr/bin/sh -> dash
+  return stat !== undefined && stat.isFile() && (stat.mode & 0o111) !== 0;
+}
+
+function findLdd(): string {
+  const ldd = HOST_BIN_DIRS.map((dir) => join(dir, 'ldd')).find(isExecutableFile);
+  if (!ldd) {
+    throw new WorkshopError(
+      'ldd was not found on this host: it lists the shared libraries each program needs',
+      'Install it (Debian/Ubuntu: apt-get install libc-bin), or import a ready-made root filesystem: ' +
+        `${BUILD_COMMAND} --from alpine-minirootfs.tar.gz`,
+    );
+  }
+  return ldd;
+}
+
+/**
+ * The libraries and loader `program` needs, as absolute paths. ldd prints lines like:
+ *   linux-vdso.so.1 (0x00007ffd4a3f1000)                       ← provided by the kernel: no file
+ *   libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f…)   ← a library
+ *   /lib64/ld-linux-x86-64.so.2 (0x00007f…)                    ← the loader
+ */
+function sharedLibraries(ldd: string, program: string): string[] {
+  let output: string;
+  try {
+    output = execFileSync(ldd, [program], { encoding: 'utf8', stdio: 'pipe', env: { ...process.env, LC_ALL: 'C' } });
+  } catch (error) {
+    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
+    if (/not a dynamic executable/i.test(stdout + stderr)) return []; // statically linked: needs nothing
+    throw new WorkshopError(`ldd ${program} failed: ${(stderr || stdout).trim()}`, 'Leave this program out of PROGRAMS in rootfs-builder/build.ts.');
+  }
+  const missing = output.split('\n').find((line) => line.includes('=> not found'));
+  if (missing) {
+    throw new WorkshopError(`${program} needs ${missing.trim()} on this host`, 'Reinstall the package providing that library.');
+  }
+  return [...output.matchAll(/(\/\S+) \(0x[0-9a-f]+\)/g)].map((match) => posix.normalize(match[1]!));
+}
+
+/** Copy a host file (following symlinks) into the rootfs, unless the copy has the same size and mtime. Returns whether it copied. */
+function copyIfChanged(hostPath: string, root: string, relative: string): boolean {
+  const source = statSync(hostPath);
+  const destination = makeParents(root, relative, relative);
+  const current = lstatIfExists(destination);
+  const seconds = (ms: number) => Math.floor(ms / 1000);
+  if (current?.isFile() && current.size === source.size && seconds(current.mtimeMs) === seconds(source.mtimeMs)) {
+    return false;
+  }
+  replaceFile(destination, (temporary) => {
+    copyFileSync(hostPath, temporary); // copies the mode (permission bits) too
+    utimesSync(temporary, source.atime, source.mtime); // so the next build sees it unchanged
+  });
+  return true;
+}
+
+function writeIfChanged(root: string, relative: string, content: string): void {
+  const path = makeParents(root, relative, relative);
+  if (lstatIfExists(path)?.isFile() && readFileSync(path, 'utf8') === content) return;
+  replaceFile(path, (temporary) => {
+    writeFileSync(temporary, content);
+    chmodSync(temporary, 0o644);
+  });
+}

@@ -1,0 +1,67 @@
+// Is this folder a root filesystem a container can start in?
+import { readlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { lstatIfExists } from './safe-fs.js';
+
+export type RootfsCheck = { ok: true } | { ok: false; problem: string; fix: string };
+
+/** How participants (re)build the default rootfs; used in the fixes we suggest. */
+export const BUILD_COMMAND = 'npx tsx rootfs-builder/cli.ts';
+
+/** The symlinks followed in one path before giving up, as Linux does (ELOOP). */
+const MAX_SYMLINKS = 40;
+
+/** Checks that `dir` has an executable /bin/sh and the /proc and /dev folders the runtime mounts onto. */
+export function checkRootfs(dir: string): RootfsCheck {
+  const rebuild = `Rebuild it: ${BUILD_COMMAND} --target ${dir} --force`;
+  const stat = statSync(dir, { throwIfNoEntry: false });
+  if (!stat) return { ok: false, problem: 'it does not exist', fix: `Build it: ${BUILD_COMMAND} --target ${dir}` };
+  if (!stat.isDirectory()) return { ok: false, problem: 'it is a file, not a folder', fix: 'Point to a folder.' };
+
+  const shell = resolveInRootfs(dir, '/bin/sh');
+  if (!shell) return { ok: false, problem: 'it has no /bin/sh', fix: rebuild };
+  const shellStat = statSync(shell);
+  if (!shellStat.isFile() || (shellStat.mode & 0o111) === 0) {
+    return { ok: false, problem: '/bin/sh is not an executable file', fix: rebuild };
+  }
+
+  for (const name of ['proc', 'dev']) {
+    // A real folder, not a symlink: mounting onto a symlink would follow it on the host.
+    if (!lstatIfExists(join(dir, name))?.isDirectory()) {
+      return { ok: false, problem: `it has no /${name} folder to mount onto`, fix: `mkdir ${join(dir, name)}, or: ${rebuild}` };
+    }
+  }
+  return { ok: true };
+}
+
+/**
+ * Where `path` leads inside the root filesystem `root`, as a host path, following
+ * symlinks the way the kernel will once `root` is the container's `/`: an
+ * absolute target starts again from `root` (not from the host's `/`), and `..`
+ * never climbs above it. undefined if something on the way is missing.
+ */
+export function resolveInRootfs(root: string, path: string): string | undefined {
+  let pending = path.split('/'); // names still to walk
+  let walked: string[] = []; // names walked so far: real folders (or the final file)
+  let symlinks = 0;
+  while (pending.length > 0) {
+    const name = pending.shift()!;
+    if (name === '' || name === '.') continue;
+    if (name === '..') {
+      walked.pop();
+      continue;
+    }
+    const hostPath = join(root, ...walked, name);
+    const stat = lstatIfExists(hostPath);
+    if (!stat) return undefined;
+    if (stat.isSymbolicLink()) {
+      if (++symlinks > MAX_SYMLINKS) return undefined;
+      const target = readlinkSync(hostPath);
+      if (target.startsWith('/')) walked = [];
+      pending = [...target.split('/'), ...pending];
+    } else {
+      walked.push(name);
+    }
+  }
+  return join(root, ...walked);
+}

@@ -1,0 +1,81 @@
+// Writing into a root filesystem without ever leaving it.
+//
+// A symlink inside a rootfs means something inside the container: /bin/sh ->
+// /bin/busybox is the rootfs's own busybox. But a path like rootfs/etc/passwd,
+// opened from the host, follows rootfs/etc if it is a symlink to /etc: and
+// that is the host's /etc. So every write here checks, folder by folder, that
+// it does not go through a symlink.
+import { chmodSync, lstatSync, mkdirSync, renameSync, rmSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { WorkshopError } from '../lib/errors.js';
+
+/** The folders every root filesystem needs: the runtime mounts /proc, /dev and /sys onto them; programs write to /tmp. */
+export const RUNTIME_DIRS: Readonly<Record<string, number>> = { proc: 0o755, dev: 0o755, sys: 0o755, tmp: 0o1777 };
+
+/** lstat, or undefined when the path (or one of its folders) does not exist. */
+export function lstatIfExists(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    if (['ENOENT', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '')) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * `mkdir -p` for the folders above root/relative, refusing to go through a
+ * symlink. `entry` names what is being written, for the error message.
+ * Returns the full path of root/relative.
+ */
+export function makeParents(root: string, relative: string, entry: string): string {
+  const parents = relative.split('/').slice(0, -1);
+  let path = root;
+  for (const [index, name] of parents.entries()) {
+    path = join(path, name);
+    const stat = lstatIfExists(path);
+    if (!stat) {
+      mkdirSync(path);
+      chmodSync(path, 0o755); // mkdir's mode is reduced by the umask
+    } else if (stat.isSymbolicLink()) {
+      const symlink = parents.slice(0, index + 1).join('/');
+      throw new WorkshopError(
+        `"${entry}" would be written through the symlink "${symlink}"`,
+        'Nothing was written through it: followed from the host, a symlink in a root filesystem can point ' +
+          'anywhere on the host. Start from an empty target (--force), and only use archives you trust.',
+      );
+    } else if (!stat.isDirectory()) {
+      throw new WorkshopError(
+        `"${entry}" cannot be written: "${parents.slice(0, index + 1).join('/')}" is a file, not a folder`,
+        'Start from an empty target (--force).',
+      );
+    }
+  }
+  return join(root, relative);
+}
+
+/** Create the folders that are missing, with these modes (existing ones are left alone). */
+export function makeDirs(root: string, modes: Readonly<Record<string, number>>): void {
+  for (const [name, mode] of Object.entries(modes)) {
+    const path = makeParents(root, name, name);
+    if (lstatIfExists(path)) continue;
+    mkdirSync(path);
+    chmodSync(path, mode);
+  }
+}
+
+/**
+ * Write a new version of `path` beside it, then rename it over the old one:
+ * readers see the old file or the new one, never half of one; a symlink in
+ * the way is replaced, not followed; and a program that is running in a
+ * container can still be updated (writing into it fails with ETXTBSY).
+ */
+export function replaceFile(path: string, write: (temporary: string) => void): void {
+  const temporary = `${path}.${process.pid}.tmp`;
+  try {
+    write(temporary);
+    renameSync(temporary, path);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+}

@@ -1,0 +1,91 @@
+// Running containers from the tests, the way a participant would.
+import { spawn } from 'node:child_process';
+import { compile } from '../cli/compile.mjs';
+import { REPO_ROOT } from '../lib/paths.js';
+import { STEPS, exerciseFile, solutionFile, type Step } from '../lib/steps.js';
+
+/** Which runtime files the checks run against: the reference, or the participant's. */
+export type Target = 'solutions' | 'steps';
+
+export function targetFromEnv(): Target {
+  return process.env.CFS_TARGET === 'steps' ? 'steps' : 'solutions';
+}
+
+export function stepNumbered(number: number): Step {
+  const step = STEPS.find((s) => s.number === number);
+  if (!step) throw new Error(`no step ${number} in this checkout`);
+  return step;
+}
+
+export function runtimeFile(step: Step, target: Target): string {
+  return target === 'steps' ? exerciseFile(step) : solutionFile(step);
+}
+
+export interface RunResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** The command a person would type to see the same thing. */
+  reproduce: string;
+}
+
+export interface RunOptions {
+  input?: string;
+  /** Runtime options before the command (--hostname, --rootfs, ...). */
+  options?: string[];
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  /** Run as this user (numeric uid:gid) through setpriv, for the rootless tests. */
+  asUser?: { uid: number; gid: number };
+}
+
+/** Quote an argument for the copy-paste command line shown on failure. */
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export function reproduceCommand(step: Step, target: Target, args: readonly string[]): string {
+  const solution = target === 'solutions' ? ['--solution'] : [];
+  return ['npm run step', String(step.number), '--', ...solution, ...args].map((word, i) => (i < 3 ? word : shellQuote(word))).join(' ');
+}
+
+/**
+ * Run `command` in a container of `step` (the runtime file of `target`):
+ * node <compiled step> run [options] -- command...
+ */
+export async function runContainer(step: Step, target: Target, command: string[], options: RunOptions = {}): Promise<RunResult> {
+  const bundle = await compile(runtimeFile(step, target));
+  const args = [...(options.options ?? []), '--', ...command];
+  let program = process.execPath;
+  let argv = [bundle, 'run', ...args];
+  if (options.asUser) {
+    const { uid, gid } = options.asUser;
+    argv = [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'unshare', '--user', '--map-root-user', '--', program, ...argv];
+    program = 'setpriv';
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, argv, {
+      cwd: REPO_ROOT,
+      env: { ...process.env, TRACE: '', FORCE_COLOR: '0', ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: options.timeoutMs ?? 30_000,
+      killSignal: 'SIGKILL',
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdin.on('error', () => {}); // the command may exit without reading its input
+    child.stdin.end(options.input ?? '');
+    child.on('error', reject);
+    child.on('close', (status, signal) =>
+      resolve({ status, signal, stdout, stderr, reproduce: reproduceCommand(step, target, [...(options.options ?? []), ...command]) }),
+    );
+  });
+}
+
+/** Lines of output, without the trailing empty one. */
+export function lines(text: string): string[] {
+  return text.split('\n').filter((line, index, all) => !(index === all.length - 1 && line === ''));
+}
