@@ -1,0 +1,9 @@
+// npm run check N — runs step N's checks (and the earlier steps') against the
+// participant's steps/ file. Exit 0 only if all pass. Never moves on by itself.
+import { checkStep } from './check-runner.js';
+import { main, requireStep } from './common.js';
+
+main(async () => {
+  const step = requireStep(process.argv[2], 'check');
+  return (await checkStep(step)) ? 0 : 1;
+});

@@ -1,0 +1,26 @@
+/**
+ * Step 1 — exec: run a command the way every container runtime does.
+ *
+ *   parent: re-spawn this file as `child <cmd>` and wait for it
+ *   child:  execvp(<cmd>): the command replaces the child process
+ *
+ * Nothing is isolated yet: this is the skeleton the next steps build on.
+ * Try: npm run step 1 -- sh -c 'hostname; echo $$; ls /'
+ */
+// Your exercise: do the step 1 TODOs below, then `npm run check 1`.
+// Stuck? `npm run hint 1`. Start over: `npm run reset 1`.
+import { execvp } from '../lib/libc.js';
+import { runtime, spawnChild } from '../lib/runtime.js';
+
+runtime({
+  // The parent runs on the host: it starts the child and waits for it.
+  async parent(container) {
+    return spawnChild(container);
+  },
+
+  // The child turns into the container's command: execvp(3) replaces this
+  // process (same pid, same stdin/stdout/stderr) with the program.
+  child(container) {
+    execvp(container.command[0], container.command);
+  },
+});

@@ -1,0 +1,48 @@
+/**
+ * Step 4 — mount namespace + pivot_root: the container gets its own root filesystem.
+ *
+ *   parent: check the rootfs, unshare(CLONE_NEWUTS | CLONE_NEWPID), re-spawn this file as `child <cmd>`
+ *   child:  unshare(CLONE_NEWNS), make / private, sethostname,
+ *           bind-mount the rootfs, mount /proc and /dev in it,
+ *           pivot_root into it, detach the old root, execvp(<cmd>)
+ *
+ * Try: npm run step 4 -- sh -c 'ls /; ps'
+ */
+// Your exercise: do the step 4 TODOs below, then `npm run check 4`.
+// Stuck? `npm run hint 4`. Start over: `npm run reset 4`.
+import {
+  CLONE_NEWNS,
+  CLONE_NEWPID,
+  CLONE_NEWUTS,
+  MNT_DETACH,
+  MS_BIND,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_PRIVATE,
+  MS_REC,
+} from '../lib/constants.js';
+import { mountMinimalDev } from '../lib/devices.js';
+import { chdir, execvp, mount, pivotRoot, sethostname, umount2, unshare } from '../lib/libc.js';
+import { ensureRootfs } from '../lib/rootfs.js';
+import { runtime, spawnChild } from '../lib/runtime.js';
+
+runtime({
+  // The parent runs on the host: it starts the child and waits for it.
+  async parent(container) {
+    // TODO(step 4): make sure the root filesystem exists before the child needs it.
+    // hint: ensureRootfs(container.rootfs) builds rootfs/ the first time and explains what is wrong with a bad --rootfs.
+    unshare(CLONE_NEWUTS | CLONE_NEWPID);
+    return spawnChild(container);
+  },
+
+  // The child is PID 1 in the new PID namespace; execvp keeps that pid.
+  child(container) {
+    // TODO(step 4): give the child a mount namespace of its own, where no mount propagates back to the host.
+    // hint: unshare(CLONE_NEWNS) here in the child — not in the parent: pivot_root would move every process of the namespace, the parent too.
+    sethostname(container.hostname);
+    // TODO(step 4): mount the rootfs, its /proc and /dev, then pivot_root into it and drop the old root.
+    // hint: pivot_root needs a mount point: mount(rootfs, rootfs, '', MS_BIND | MS_REC). Then mount proc on `${rootfs}/proc` and call mountMinimalDev(rootfs), before pivoting, while the host's /dev is reachable.
+    execvp(container.command[0], container.command);
+  },
+});
