@@ -19,6 +19,11 @@ runtime({
   // The child turns into the container's command: execvp(3) replaces this
   // process (same pid, same stdin/stdout/stderr) with the program.
   child(container) {
+    // TODO(step 1): replace the child with the container's command.
+    // hint: execvp(file, argv) runs a program in place of the calling process; argv[0] is the program's name.
+    // hint: execvp(container.command[0], container.command) — lib/libc.ts builds the NULL-terminated argv for you.
+    //>> process.exit(0);
     execvp(container.command[0], container.command);
+    // END TODO
   },
 });

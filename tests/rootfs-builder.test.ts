@@ -3,11 +3,11 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
-  chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync,
-  renameSync, rmSync, statSync, symlinkSync, writeFileSync,
+  existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync,
+  statSync, symlinkSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { buildRootfs, checkRootfs, importTarball, type BuildReport } from '../rootfs-builder/build.js';
@@ -90,7 +90,7 @@ describe('buildRootfs', () => {
 
   test('builds a rootfs whose /bin/sh runs', () => {
     const output = execFileSync('chroot', [target, '/bin/sh', '-c', 'echo ok; ls /; whoami'], { encoding: 'utf8' });
-    assert.deepEqual(output.split('\n').slice(0, 1), ['ok']);
+    assert.match(output, /^ok$/m);
     for (const name of ['bin', 'dev', 'etc', 'proc', 'sys', 'tmp', 'root']) assert.match(output, new RegExp(`^${name}$`, 'm'));
     assert.match(output, /^root$/m, 'whoami reads /etc/passwd');
   });
@@ -129,7 +129,6 @@ describe('buildRootfs', () => {
   test('copies again a file that changed', () => {
     writeFileSync(join(target, 'bin/ls'), 'broken');
     assert.equal(buildRootfs(target).copied, 1);
-    assert.equal(statSync(join(target, 'bin/ls')).size, statSync(join(target, 'bin/ls')).size);
     assert.equal(execFileSync('chroot', [target, '/bin/ls', '/etc/hostname'], { encoding: 'utf8' }), '/etc/hostname\n');
   });
 
@@ -384,7 +383,7 @@ describe('cli', () => {
     assert.equal(run.status, 1);
     assert.match(run.stderr, /✗ cannot read .*missing\.tar/);
     assert.doesNotMatch(run.stderr, /\n\s+at /);
-    assert.match(cli('--from', 'missing.tar', '--debug').stderr, /\n\s+at /);
+    assert.match(cli('--from', 'missing.tar', '--target', freshPath('unused'), '--debug').stderr, /\n\s+at /);
     assert.equal(cli('--no-such-option').status, 1);
   });
 
@@ -396,8 +395,3 @@ describe('cli', () => {
     assert.deepEqual(readdirSync(folder), ['thesis.txt']);
   });
 });
-
-// Keep the unused-import checker quiet about helpers only some environments need.
-void chmodSync;
-void cpSync;
-void relative;

@@ -1,0 +1,33 @@
+// npm run reset N — put the pristine exercise back; the old file is kept in .workshop/backups/.
+import chalk from 'chalk';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { pristineExercise } from '../lib/exercises.js';
+import { REPO_ROOT } from '../lib/paths.js';
+import { WORKSHOP_DIR, updateState } from '../lib/progress.js';
+import { exerciseFile } from '../lib/steps.js';
+import { main, requireStep } from './common.js';
+
+main(() => {
+  const step = requireStep(process.argv[2], 'reset');
+  const file = exerciseFile(step);
+  const pristine = pristineExercise(step);
+  if (existsSync(file) && readFileSync(file, 'utf8') === pristine) {
+    console.log(`${relative(REPO_ROOT, file)} is already the pristine exercise: nothing to do.`);
+    return 0;
+  }
+  if (existsSync(file)) {
+    const backups = `${WORKSHOP_DIR}/backups`;
+    mkdirSync(backups, { recursive: true });
+    const backup = `${backups}/${step.stem}.${new Date().toISOString().replace(/[:.]/g, '-')}.ts`;
+    copyFileSync(file, backup);
+    console.log(`Your version is saved as ${chalk.bold(relative(process.cwd(), backup))}`);
+  }
+  writeFileSync(file, pristine);
+  updateState((state) => {
+    delete state.checks[step.number];
+    state.hintsShown[step.number] = 0;
+  });
+  console.log(chalk.green(`✓ ${relative(REPO_ROOT, file)} is the pristine exercise again.`) + ` Next: edit it, then \`npm run check ${step.number}\`.`);
+  return 0;
+});
