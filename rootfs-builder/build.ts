@@ -10,7 +10,6 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { WorkshopError } from '../lib/errors.js';
-import { BUILD_COMMAND } from './check.js';
 import { lstatIfExists, makeDirs, makeParents, replaceFile, RUNTIME_DIRS } from './safe-fs.js';
 
 export { checkRootfs, type RootfsCheck } from './check.js';
@@ -29,6 +28,9 @@ const HOST_BIN_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
 
 /** Empty folders, besides the ones the runtime mounts onto. (/dev stays empty: the runtime mounts a tmpfs there.) */
 const EMPTY_DIRS: Readonly<Record<string, number>> = { ...RUNTIME_DIRS, root: 0o700, home: 0o755, etc: 0o755, var: 0o755 };
+
+/** The way out when this host cannot provide programs. */
+const OR_IMPORT = 'or import a ready-made root filesystem: npm run rootfs -- --from alpine-minirootfs.tar.gz';
 
 const ETC_FILES: Readonly<Record<string, string>> = {
   'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
@@ -70,16 +72,24 @@ interface Program {
 export function buildRootfs(target: string, options: BuildOptions = {}): BuildReport {
   const log = options.log ?? (() => {});
   target = resolve(target);
-  const { programs, skipped } = findPrograms();
-  for (const name of skipped) log(`note: ${name} is not on this host, skipped`);
-  const ldd = findLdd();
-  const libraries = [...new Set(programs.flatMap((program) => sharedLibraries(ldd, program.hostPath)))].sort();
-  const report: BuildReport = { target, programs: programs.map((program) => program.name), libraries, skipped, copied: 0, unchanged: 0 };
-
   const existing = statSync(target, { throwIfNoEntry: false });
   if (existing && !existing.isDirectory()) {
     throw new WorkshopError(`${target} is a file, not a folder`, 'Choose another --target, or remove that file.');
   }
+
+  const { programs, skipped } = findPrograms();
+  for (const name of skipped) log(`note: ${name} is not on this host, skipped`);
+  const ldd = findLdd();
+  const libraries = [...new Set(programs.flatMap((program) => sharedLibraries(ldd, program.hostPath)))].sort();
+  const report: BuildReport = {
+    target,
+    programs: programs.map((program) => program.name),
+    libraries,
+    skipped,
+    copied: 0,
+    unchanged: 0,
+  };
+
   if (existing) {
     fill(target, programs, report);
   } else {
@@ -129,8 +139,7 @@ function findPrograms(): { programs: Program[]; skipped: string[] } {
   if (!programs.some((program) => program.name === 'sh')) {
     throw new WorkshopError(
       `this host has no sh in ${HOST_BIN_DIRS.join(', ')}`,
-      'A container needs a shell. Install one (Debian/Ubuntu: apt-get install dash), or import a ' +
-        `ready-made root filesystem: ${BUILD_COMMAND} --from alpine-minirootfs.tar.gz`,
+      `A container needs a shell. Install one (Debian/Ubuntu: apt-get install dash), ${OR_IMPORT}`,
     );
   }
   return { programs, skipped };
@@ -146,8 +155,7 @@ function findLdd(): string {
   if (!ldd) {
     throw new WorkshopError(
       'ldd was not found on this host: it lists the shared libraries each program needs',
-      'Install it (Debian/Ubuntu: apt-get install libc-bin), or import a ready-made root filesystem: ' +
-        `${BUILD_COMMAND} --from alpine-minirootfs.tar.gz`,
+      `Install it (Debian/Ubuntu: apt-get install libc-bin), ${OR_IMPORT}`,
     );
   }
   return ldd;

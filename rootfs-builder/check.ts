@@ -1,21 +1,25 @@
 // Is this folder a root filesystem a container can start in?
 import { readlinkSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { DEFAULT_ROOTFS } from '../lib/paths.js';
 import { lstatIfExists } from './safe-fs.js';
 
 export type RootfsCheck = { ok: true } | { ok: false; problem: string; fix: string };
 
-/** How participants (re)build the default rootfs; used in the fixes we suggest. */
-export const BUILD_COMMAND = 'npx tsx rootfs-builder/cli.ts';
+/** The command a participant types to run rootfs-builder/cli.ts on `dir` (see "rootfs" in package.json). */
+export function rootfsCommand(dir: string, ...flags: string[]): string {
+  const args = resolve(dir) === DEFAULT_ROOTFS ? flags : ['--target', dir, ...flags];
+  return args.length === 0 ? 'npm run rootfs' : `npm run rootfs -- ${args.join(' ')}`;
+}
 
 /** The symlinks followed in one path before giving up, as Linux does (ELOOP). */
 const MAX_SYMLINKS = 40;
 
 /** Checks that `dir` has an executable /bin/sh and the /proc and /dev folders the runtime mounts onto. */
 export function checkRootfs(dir: string): RootfsCheck {
-  const rebuild = `Rebuild it: ${BUILD_COMMAND} --target ${dir} --force`;
+  const rebuild = `Rebuild it: ${rootfsCommand(dir, '--force')}`;
   const stat = statSync(dir, { throwIfNoEntry: false });
-  if (!stat) return { ok: false, problem: 'it does not exist', fix: `Build it: ${BUILD_COMMAND} --target ${dir}` };
+  if (!stat) return { ok: false, problem: 'it does not exist', fix: `Build it: ${rootfsCommand(dir)}` };
   if (!stat.isDirectory()) return { ok: false, problem: 'it is a file, not a folder', fix: 'Point to a folder.' };
 
   const shell = resolveInRootfs(dir, '/bin/sh');

@@ -1,4 +1,5 @@
-// npx tsx rootfs-builder/cli.ts [--target DIR] [--from FILE.tar[.gz]] [--force] [--debug]
+// npm run rootfs [-- [--target DIR] [--from FILE.tar[.gz]] [--force] [--debug]]
+// (or: npx tsx rootfs-builder/cli.ts ...)
 //
 // Builds the containers' root filesystem (rootfs/ by default) from the host's
 // programs, or imports it from a tarball with --from.
@@ -8,12 +9,11 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { reportError, WorkshopError } from '../lib/errors.js';
+import { DEFAULT_ROOTFS } from '../lib/paths.js';
 import { buildRootfs, checkRootfs, importTarball } from './build.js';
 import { lstatIfExists } from './safe-fs.js';
 
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-const USAGE = `usage: npx tsx rootfs-builder/cli.ts [--target DIR] [--from FILE.tar[.gz]] [--force] [--debug]
+const USAGE = `usage: npm run rootfs -- [--target DIR] [--from FILE.tar[.gz]] [--force] [--debug]
 
   --target DIR   where to put the root filesystem (default: rootfs/ in the repository)
   --from FILE    import a tarball (docker export, Alpine minirootfs) instead of copying the host's programs
@@ -28,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const target = resolve(options.target ?? join(REPO_ROOT, 'rootfs'));
+    const target = resolve(options.target ?? DEFAULT_ROOTFS);
     const log = (line: string) => console.log(chalk.dim(`  ${line}`));
     if (options.force) removeRootfs(target);
 

@@ -34,6 +34,10 @@ interface CheckedEntry extends TarEntry {
   linkRelative: string;
 }
 
+/**
+ * Extract the tarball `file` (.tar or .tar.gz) into `target`, which must not
+ * exist yet (or be empty). Device nodes and FIFOs are skipped and reported.
+ */
 export function importTarball(file: string, target: string, options: ImportOptions = {}): ImportReport {
   const log = options.log ?? (() => {});
   target = resolve(target);

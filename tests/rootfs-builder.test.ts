@@ -305,7 +305,7 @@ describe('checkRootfs', () => {
   test('rejects a missing folder, with a fix', () => {
     const check = checkRootfs(freshPath('missing'));
     assert.equal(check.ok, false);
-    assert.ok(!check.ok && /does not exist/.test(check.problem) && /rootfs-builder\/cli\.ts/.test(check.fix));
+    assert.ok(!check.ok && /does not exist/.test(check.problem) && /npm run rootfs/.test(check.fix));
   });
 
   test('rejects a file', () => {
