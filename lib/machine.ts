@@ -266,7 +266,7 @@ function ownCgroupPaths(): Map<string, string> {
 /** A cgroup path as a folder under a mount of its hierarchy (whose mountinfo `root` may be a sub-folder). */
 function cgroupFolder(mount: MountInfo, path: string): string {
   const relative = mount.root !== '/' && path.startsWith(mount.root) ? path.slice(mount.root.length) : path;
-  return join(mount.mountPoint, relative);
+  return join(mount.mountPoint, relative).replace(/(.)\/$/, '$1');
 }
 
 /** Controllers the kernel has and has enabled, from /proc/cgroups. */

@@ -44,6 +44,13 @@ const DEFAULTS = {
   memory: '256M',
 };
 
+/**
+ * With no command: an interactive shell. bash when the container has it
+ * (dash, as PID 1, fails on exit restoring a terminal process group it cannot
+ * see from inside the PID namespace), with a prompt naming the host.
+ */
+export const INTERACTIVE_SHELL = ['sh', '-c', 'command -v bash >/dev/null || exec sh; export PS1="\\h:\\w# "; exec bash --norc'];
+
 const USAGE = `usage: <step>.ts run [--hostname NAME] [--rootfs DIR] [--pids-max N] [--memory SIZE] [--trace] [--debug] [--] [cmd args...]`;
 
 /** Parse `[options] [--] cmd args...`; options stop at the first word that is not one. */
@@ -71,7 +78,8 @@ export function parseContainer(args: readonly string[]): Container {
     else break;
   }
   container.command = args.slice(index);
-  if (container.command.length === 0) container.command = ['/bin/sh'];
+  if (container.command.length === 0) container.command = INTERACTIVE_SHELL;
+  if (container.command[0] === '') throw new WorkshopError('the command is empty.', USAGE, EXIT.usage);
   if (container.id === '') container.id = `cfs-${process.pid}-${Math.random().toString(16).slice(2, 6)}`;
   return container;
 }

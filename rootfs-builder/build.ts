@@ -17,7 +17,7 @@ export { importTarball, type ImportOptions, type ImportReport } from './import.j
 
 /** The programs a participant types in the container. All but sh are skipped if the host lacks them. */
 const PROGRAMS = [
-  'sh', 'ls', 'ps', 'cat', 'echo', 'hostname', 'id', 'env', 'sleep', 'mount', 'umount', 'uname',
+  'sh', 'bash', 'ls', 'ps', 'cat', 'echo', 'hostname', 'id', 'env', 'sleep', 'mount', 'umount', 'uname',
   'mkdir', 'rm', 'touch', 'grep', 'head', 'tail', 'wc', 'true', 'false', 'test', 'printf', 'pwd',
   'whoami', 'date', 'ln', 'cp', 'mv', 'chmod', 'readlink', 'kill', 'seq', 'sed', 'dd', 'stat', 'df',
   'free', 'top', 'ip',
