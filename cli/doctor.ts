@@ -29,6 +29,7 @@ import {
   probeNamespace,
   probeOverlay,
   unshareVersion,
+  type Cgroups,
   type NamespaceType,
   type ProbeResult,
 } from '../lib/machine.js';
@@ -195,11 +196,12 @@ function checkNamespace(type: NamespaceType, result: ProbeResult, userResult: Pr
   }
   const fix =
     namespaceDisabledReason(type) ??
+    (isRoot && !hasCapability(CAP_SYS_ADMIN) ? 'Namespaces need CAP_SYS_ADMIN: see privileges above.' : undefined) ??
     'Something outside the kernel forbids it (a container runtime, seccomp or AppArmor): use a Linux VM or a --privileged container.';
   return { name, status, detail: `cannot be created: ${result.error}`, fix: capitalize(fix), blocks };
 }
 
-function checkCgroupVersion(cgroups: ReturnType<typeof detectCgroups>): Check {
+function checkCgroupVersion(cgroups: Cgroups): Check {
   if (cgroups.layout !== 'none') return { name: 'cgroups', status: 'ok', detail: cgroups.description };
   return {
     name: 'cgroups',
@@ -210,7 +212,7 @@ function checkCgroupVersion(cgroups: ReturnType<typeof detectCgroups>): Check {
   };
 }
 
-function checkCgroupControllers(cgroups: ReturnType<typeof detectCgroups>): Check {
+function checkCgroupControllers(cgroups: Cgroups): Check {
   const name = 'cgroup controllers';
   const usable = Object.keys(cgroups.controllers)
     .filter((controller) => cgroups.controllers[controller]?.writable)

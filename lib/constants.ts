@@ -41,6 +41,45 @@ export const PR_SET_PDEATHSIG = 1;
 export const PR_CAPBSET_READ = 23;
 export const PR_CAPBSET_DROP = 24;
 
+// socket(2): address family and type. Any socket will do to ask the kernel
+// about network interfaces; a UDP one (AF_INET, SOCK_DGRAM) is the usual choice.
+export const AF_INET = 2;
+export const SOCK_DGRAM = 2;
+
+// ioctl(2) requests on a network interface (netdevice(7)), named by a struct ifreq.
+export const SIOCGIFFLAGS = 0x8913; // get the interface's flags
+export const SIOCSIFFLAGS = 0x8914; // set them
+
+// Interface flags, in struct ifreq's ifr_flags (net/if.h).
+export const IFF_UP = 0x1; // administratively up: the one flag we set
+export const IFF_BROADCAST = 0x2;
+export const IFF_LOOPBACK = 0x8;
+export const IFF_POINTOPOINT = 0x10;
+export const IFF_RUNNING = 0x40; // the kernel says it works (read-only)
+export const IFF_NOARP = 0x80;
+export const IFF_PROMISC = 0x100;
+export const IFF_MULTICAST = 0x1000;
+
+// Capabilities (capabilities(7), linux/capability.h): root's powers, one bit each.
+// The full list, so --trace and /proc/self/status can be read by name.
+export const CAPABILITY_NAMES: readonly string[] = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', // 0-5
+  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', // 6-10
+  'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', // 11-15
+  'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT', // 16-20
+  'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', // 21-25
+  'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', // 26-30
+  'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM', // 31-35
+  'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE', // 36-40
+];
+
+/** "CAP_SYS_ADMIN" → 21. */
+export function capabilityNumber(name: string): number {
+  const number = CAPABILITY_NAMES.indexOf(name);
+  if (number === -1) throw new Error(`unknown capability ${name}`);
+  return number;
+}
+
 // pivot_root has no glibc wrapper: we call syscall(2) with its number,
 // which differs between architectures (asm/unistd.h).
 const SYSCALL_NUMBERS: Record<string, { pivot_root: number }> = {
@@ -87,6 +126,25 @@ export const UMOUNT_FLAGS: FlagTable = [
   ['MNT_FORCE', MNT_FORCE],
   ['MNT_DETACH', MNT_DETACH],
 ];
+
+export const IFF_FLAGS: FlagTable = [
+  ['IFF_UP', IFF_UP],
+  ['IFF_BROADCAST', IFF_BROADCAST],
+  ['IFF_LOOPBACK', IFF_LOOPBACK],
+  ['IFF_POINTOPOINT', IFF_POINTOPOINT],
+  ['IFF_RUNNING', IFF_RUNNING],
+  ['IFF_NOARP', IFF_NOARP],
+  ['IFF_PROMISC', IFF_PROMISC],
+  ['IFF_MULTICAST', IFF_MULTICAST],
+];
+
+export const IOCTL_REQUESTS: Record<number, string> = {
+  [SIOCGIFFLAGS]: 'SIOCGIFFLAGS',
+  [SIOCSIFFLAGS]: 'SIOCSIFFLAGS',
+};
+
+export const SOCKET_DOMAINS: Record<number, string> = { [AF_INET]: 'AF_INET' };
+export const SOCKET_TYPES: Record<number, string> = { [SOCK_DGRAM]: 'SOCK_DGRAM' };
 
 /** 0x24000000 with CLONE_FLAGS → "CLONE_NEWUTS|CLONE_NEWPID"; unknown bits stay as hex. */
 export function decodeFlags(value: number, table: FlagTable): string {

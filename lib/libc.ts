@@ -20,6 +20,8 @@ import {
 } from './constants.js';
 import { LibcError } from './errors.js';
 import { DataType, LIBC_PATH, define, open } from './ffi.js';
+import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { showArg, traceCall, traceFailure, traceNoReturn } from './trace.js';
 
 open({ library: 'libc', path: LIBC_PATH });
@@ -159,6 +161,12 @@ export function cStringArray(strings: readonly string[]): Buffer {
   return pointers;
 }
 
+const ENOENT_OR_EACCES = { ENOENT: constants.errno.ENOENT, EACCES: constants.errno.EACCES };
+
+function foundInPath(file: string): boolean {
+  return (process.env.PATH ?? '/usr/bin:/bin').split(':').some((folder) => existsSync(`${folder || '.'}/${file}`));
+}
+
 /**
  * execvp(3): replace this process with `file` (searched in PATH), running with `argv`.
  * Only returns by throwing: exit code 127 when not found, 126 when not executable.
@@ -168,6 +176,8 @@ export function execvp(file: string, argv: readonly string[]): never {
   const args = `${showArg(file)}, ${showArg([...argv])}`;
   traceNoReturn('execvp', args, '→ the command replaces this process');
   const result = c.execvp([file, cStringArray(argv)]);
+  // execvp says EACCES when the program is nowhere in PATH but one PATH folder was unreadable: that is "not found".
+  if (result.errnoCode === ENOENT_OR_EACCES.EACCES && !file.includes('/') && !foundInPath(file)) result.errnoCode = ENOENT_OR_EACCES.ENOENT;
   check('execvp', args, result); // execvp only comes back on failure: this throws
   throw new Error('unreachable: execvp returned without an error');
 }

@@ -114,7 +114,7 @@ export function runUnshare(args: string[], options: { rootless: boolean; timeout
   return new Promise((resolve) => {
     execFile('unshare', [...prefix, ...args], { timeout: options.timeoutMs ?? 1500, encoding: 'utf8' }, (error, _stdout, stderr) => {
       if (!error) return resolve({ ok: true });
-      const firstLine = stderr.trim().split('\n')[0];
+      const firstLine = stderr.trim().split('\n')[0]?.replace(/^unshare: /, '');
       resolve({ ok: false, error: firstLine || (error.killed ? 'timed out' : error.message) });
     });
   });

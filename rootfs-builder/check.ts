@@ -17,6 +17,15 @@ const MAX_SYMLINKS = 40;
 
 /** Checks that `dir` has an executable /bin/sh and the /proc and /dev folders the runtime mounts onto. */
 export function checkRootfs(dir: string): RootfsCheck {
+  try {
+    return checkReadableRootfs(dir);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'EACCES' ? 'this user may not read it' : String(error);
+    return { ok: false, problem: reason, fix: 'Check the permissions of the folder and its parents (ls -ld), or choose another --rootfs.' };
+  }
+}
+
+function checkReadableRootfs(dir: string): RootfsCheck {
   const rebuild = `Rebuild it: ${rootfsCommand(dir, '--force')}`;
   const stat = statSync(dir, { throwIfNoEntry: false });
   if (!stat) return { ok: false, problem: 'it does not exist', fix: `Build it: ${rootfsCommand(dir)}` };

@@ -58,9 +58,10 @@ function expectSuccess(result: RunResult): void {
 
 const PROBE_SCRIPT = 'hostname; echo $$; ls -a /';
 
-export function makeContext(step: Step, target: Target): CheckContext {
+/** `defaults` apply to every container of this context (e.g. asUser, for the rootless suite). */
+export function makeContext(step: Step, target: Target, defaults: RunOptions = {}): CheckContext {
   let probe: Promise<Probe> | undefined;
-  const run = (command: string[], options?: RunOptions) => runContainer(step, target, command, options);
+  const run = (command: string[], options?: RunOptions) => runContainer(step, target, command, { ...defaults, ...options });
   return {
     step,
     target,
