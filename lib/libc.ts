@@ -12,8 +12,11 @@ import {
   F_SETFD,
   F_SETFL,
   FD_CLOEXEC,
+  IOCTL_REQUESTS,
   MOUNT_FLAGS,
   O_NONBLOCK,
+  SOCKET_DOMAINS,
+  SOCKET_TYPES,
   UMOUNT_FLAGS,
   decodeFlags,
   syscallNumber,
@@ -53,7 +56,8 @@ const c = define({
   // int execvp(const char *file, char *const argv[]): argv is passed as raw bytes (see execvp below).
   execvp: { library: 'libc', retType: DataType.I32, paramsType: [DataType.String, DataType.U8Array], errno: true },
   socket: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32, DataType.I32, DataType.I32], errno: true },
-  // int ioctl(int fd, unsigned long request, void *arg): arg is a struct, passed as a Buffer.
+  // int ioctl(int fd, unsigned long request, void *arg): arg is a struct, passed as a Buffer
+  // (ffi-rs passes a Buffer's own memory, not a copy: what the kernel writes there stays in it).
   ioctl: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32, DataType.U64, DataType.U8Array], errno: true },
   close: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32], errno: true },
 });
@@ -116,18 +120,20 @@ export function prctl(option: number, argument: number, label: string): number {
   return check('prctl', label, c.prctl([option, argument, 0, 0, 0]));
 }
 
-/** socket(2). */
-export function socket(domain: number, type: number, protocol: number, label: string): number {
-  return check('socket', label, c.socket([domain, type, protocol]));
+/** socket(2): returns the new file descriptor. */
+export function socket(domain: number, type: number, protocol: number): number {
+  const args = `${SOCKET_DOMAINS[domain] ?? domain}, ${SOCKET_TYPES[type] ?? type}, ${protocol}`;
+  return check('socket', args, c.socket([domain, type, protocol]));
 }
 
 /**
- * ioctl(2) whose argument is a struct: `struct` is a Buffer laid out like the C struct.
- * ffi-rs hands C a copy of the Buffer, so the kernel's answer is not visible
- * afterwards; requests that read (like SIOCGIFFLAGS) go through ioctlRead.
+ * ioctl(2) whose argument is a struct: `struct` is a Buffer laid out like the
+ * C struct, and `shown` how --trace shows it, e.g. `{ifr_name="lo"}`.
+ * ffi-rs hands C the Buffer's own memory (no copy), so when the request
+ * reads something (SIOCGIFFLAGS), the kernel's answer is in the Buffer afterwards.
  */
-export function ioctl(fd: number, request: number, struct: Buffer, label: string): void {
-  check('ioctl', `${fd}, ${label}`, c.ioctl([fd, request, struct]));
+export function ioctl(fd: number, request: number, struct: Buffer, shown: string): void {
+  check('ioctl', `${fd}, ${IOCTL_REQUESTS[request] ?? `0x${request.toString(16)}`}, ${shown}`, c.ioctl([fd, request, struct]));
 }
 
 /** close(2). */
