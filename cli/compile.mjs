@@ -6,6 +6,8 @@
 // .mjs file, and reused while none of the files that went into it change:
 // the cache is keyed by the content of every input, so editing a step (or
 // lib/) is picked up on the next run, with no build step to remember.
+// Bundles are CommonJS: Node starts a CommonJS file ~30 ms sooner than an ES
+// module, twice per container (entry files therefore avoid top-level await).
 import { createHash } from 'node:crypto';
 import { accessSync, constants, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -73,17 +75,17 @@ export async function compile(entry) {
   const source = resolve(entry);
   const name = `${basename(source).replace(/\.[cm]?[tj]s$/, '')}-${hash(source)}`;
   const dir = cacheDir();
-  const bundle = join(dir, `${name}.mjs`);
+  const bundle = join(dir, `${name}.cjs`);
   const manifestPath = join(dir, `${name}.json`);
   if (upToDate(manifestPath)) return bundle;
 
   const esbuild = await import('esbuild'); // only loaded on a cache miss
-  const require = createRequire(import.meta.url);
+  const require = createRequire(join(REPO_ROOT, 'package.json'));
   const result = await esbuild.build({
     entryPoints: [source],
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format: 'cjs',
     target: 'node20',
     write: false,
     metafile: true,

@@ -1,0 +1,96 @@
+// npm run bench [-- --rounds N] [--json] [--quick]
+//
+// Container start-to-exit latency for `true`, per step, next to baselines
+// measured in the same run: the machine is noisy, so only ratios measured
+// side by side mean something. Cases are interleaved round by round, and each
+// is reported as median and spread (min–max), and as a ratio to `node -e 0`.
+import chalk from 'chalk';
+import { spawnSync } from 'node:child_process';
+import { compile } from '../cli/compile.mjs';
+import { REPO_ROOT } from '../lib/paths.js';
+import { STEPS, solutionFile } from '../lib/steps.js';
+
+interface Case {
+  name: string;
+  command: string[];
+  /** Fewer rounds for slow cases. */
+  everyNthRound?: number;
+}
+
+function option(name: string, fallback: number): number {
+  const index = process.argv.indexOf(name);
+  return index === -1 ? fallback : Number(process.argv[index + 1]);
+}
+
+const rounds = option('--rounds', process.argv.includes('--quick') ? 3 : 9);
+const node = process.execPath;
+const tsx = `${REPO_ROOT}/node_modules/.bin/tsx`;
+
+async function cases(): Promise<Case[]> {
+  const list: Case[] = [
+    { name: 'floor: node -e 0', command: [node, '-e', '0'] },
+    { name: 'floor: unshare -upm --fork --mount-proc true', command: ['unshare', '-upm', '--fork', '--mount-proc', 'true'] },
+  ];
+  for (const step of STEPS) {
+    const bundle = await compile(solutionFile(step));
+    list.push({ name: `step ${step.number}: compiled runtime (node bundle run true)`, command: [node, bundle, 'run', 'true'] });
+  }
+  const last = STEPS.find((step) => step.number === 4) ?? STEPS[STEPS.length - 1]!;
+  list.push(
+    { name: `step ${last.number}: node cli/launch.mjs cli/step.ts ${last.number} --solution true`, command: [node, 'cli/launch.mjs', 'cli/step.ts', String(last.number), '--solution', 'true'] },
+    { name: `step ${last.number}: npm run step ${last.number} -- --solution true`, command: ['npm', 'run', '-s', 'step', String(last.number), '--', '--solution', 'true'] },
+    { name: `step ${last.number}: tsx ${`solutions/${last.stem}.ts`} run true (no cache)`, command: [tsx, `solutions/${last.stem}.ts`, 'run', 'true'], everyNthRound: 3 },
+    { name: `npm run check ${last.number} (all checks of steps 1–${last.number}, solution)`, command: [node, 'cli/launch.mjs', 'bench/check-solution.ts', String(last.number)], everyNthRound: 3 },
+  );
+  return list;
+}
+
+function timeOnce(command: string[]): number {
+  const [program, ...args] = command;
+  const started = process.hrtime.bigint();
+  const result = spawnSync(program!, args, { cwd: REPO_ROOT, stdio: 'ignore', env: { ...process.env, TRACE: '' } });
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
+  if (result.status !== 0) throw new Error(`${command.join(' ')} exited ${result.status ?? result.signal}`);
+  return elapsed;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+async function bench(): Promise<void> {
+  const list = await cases();
+  const samples = new Map<Case, number[]>(list.map((c) => [c, []]));
+  for (const c of list) timeOnce(c.command); // warm-up: caches, page cache
+  for (let round = 0; round < rounds; round++) {
+    for (const c of list) {
+      if (round % (c.everyNthRound ?? 1) === 0) samples.get(c)!.push(timeOnce(c.command));
+    }
+    if (!process.argv.includes('--json')) process.stderr.write(chalk.dim(`\rround ${round + 1}/${rounds}`));
+  }
+  if (!process.argv.includes('--json')) process.stderr.write('\r' + ' '.repeat(20) + '\r');
+
+  const floor = median(samples.get(list[0]!)!);
+  const rows = list.map((c) => {
+    const values = samples.get(c)!;
+    return { name: c.name, runs: values.length, medianMs: median(values), minMs: Math.min(...values), maxMs: Math.max(...values), ratioToNode: median(values) / floor };
+  });
+
+  if (process.argv.includes('--json')) {
+    console.log(JSON.stringify({ rounds, node: process.version, rows }, null, 2));
+  } else {
+    const width = Math.max(...rows.map((row) => row.name.length));
+    console.log(chalk.bold(`${'case'.padEnd(width)}   median      spread (min–max)     × node -e 0`));
+    for (const row of rows) {
+      const spread = `${row.minMs.toFixed(0)}–${row.maxMs.toFixed(0)} ms`;
+      console.log(`${row.name.padEnd(width)}  ${`${row.medianMs.toFixed(0)} ms`.padStart(8)}   ${spread.padEnd(18)}  ${row.ratioToNode.toFixed(2).padStart(6)}×  ${chalk.dim(`(${row.runs} runs)`)}`);
+    }
+  }
+}
+
+bench().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
