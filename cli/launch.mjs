@@ -2,7 +2,7 @@
 // Run a TypeScript file fast: `node cli/launch.mjs <file.ts> [args...]`.
 // The file is bundled through the compile cache (cli/compile.mjs), then run in
 // this same process, as if node had been started on the bundle directly.
-import { pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
 import { compile } from './compile.mjs';
 
 const [entry, ...args] = process.argv.slice(2);
@@ -12,4 +12,5 @@ if (!entry) {
 }
 const bundle = await compile(entry);
 process.argv = [process.argv[0] ?? process.execPath, bundle, ...args];
-await import(pathToFileURL(bundle).href);
+// require, not import(): Node would first scan the whole CommonJS bundle for its export names.
+createRequire(import.meta.url)(bundle);

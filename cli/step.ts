@@ -5,7 +5,7 @@
 import chalk from 'chalk';
 import { existsSync, readFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
 import { EXIT, WorkshopError } from '../lib/errors.js';
 import { execvp } from '../lib/libc.js';
 import { REPO_ROOT } from '../lib/paths.js';
@@ -72,6 +72,6 @@ main(async () => {
   if (process.getuid?.() !== 0) reexecInUserNamespace(bundle, args);
   // Become the step's runtime, in this process: `<bundle> run <args>`.
   process.argv = [process.execPath, bundle, 'run', ...args];
-  await import(pathToFileURL(bundle).href);
+  createRequire(bundle)(bundle);
   return new Promise<number>(() => {}); // the runtime exits the process itself
 });
