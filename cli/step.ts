@@ -34,7 +34,7 @@ function reexecInUserNamespace(bundle: string, args: string[]): never {
 }
 
 /** Options of the runtime that take a value, to find where the command starts. */
-const VALUE_OPTIONS = new Set(['--rootfs', '--hostname', '--pids-max', '--memory']);
+const VALUE_OPTIONS = new Set(['--rootfs', '--hostname', '--pids-max', '--memory', '--id']);
 
 /** Take `--solution` out of the options (before the command), leaving the runtime's own. */
 function takeSolutionFlag(args: string[]): { useSolution: boolean; args: string[] } {

@@ -15,7 +15,8 @@
 //
 // Each container gets a cgroup named after its id, under a folder of our own;
 // the next run removes the cgroups of runs that were killed (lib/stale.ts).
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import chalk from 'chalk';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT, WorkshopError } from './errors.js';
@@ -157,6 +158,19 @@ export class Cgroup {
     for (const folder of this.folders) writeCgroupFile(join(folder, 'cgroup.procs'), String(pid));
   }
 
+  /** The memory limit, for people: "32M". */
+  private memoryLimit(): string {
+    const file = join(this.memoryFolder, this.layout.version === 2 ? 'memory.max' : 'memory.limit_in_bytes');
+    try {
+      const text = readFileSync(file, 'utf8').trim();
+      const bytes = Number(text);
+      if (!Number.isSafeInteger(bytes)) return text; // v2's "max": no limit
+      return bytes % 1024 ** 2 === 0 ? `${bytes / 1024 ** 2}M` : `${bytes} bytes`;
+    } catch {
+      return 'unknown';
+    }
+  }
+
   /** The pids still in the cgroup, as this process sees them. */
   processes(): number[] {
     const pids = new Set<number>();
@@ -170,40 +184,56 @@ export class Cgroup {
     return [...pids];
   }
 
+  /** How many processes of this cgroup the OOM killer ended ("oom_kill N" in memory.events on v2, memory.oom_control on v1). */
+  oomKills(): number {
+    const file = join(this.memoryFolder, this.layout.version === 2 ? 'memory.events' : 'memory.oom_control');
+    try {
+      return Number(/^oom_kill (\d+)$/m.exec(readFileSync(file, 'utf8'))?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
+  }
+
   /**
    * Remove the cgroup once it is empty. After the container's PID 1 exits, the
    * kernel kills the rest of its PID namespace, which takes a moment: rmdir
    * fails with EBUSY until then, so retry; past `patienceMs`, kill what is left.
-   * Never throws: a cgroup that cannot be removed is reported and left for
-   * removeStaleCgroups.
+   * Never throws: a cgroup that cannot be removed is reported (unless `quiet`)
+   * and left for removeStaleCgroups.
    */
-  async remove(patienceMs = 1000): Promise<void> {
+  async remove(patienceMs = 1000, quiet = false): Promise<void> {
+    // Last chance to say why a command died with exit status 137 (SIGKILL).
+    const kills = quiet ? 0 : this.oomKills();
+    if (kills > 0) {
+      writeSync(2, chalk.yellow(`● out of memory: the kernel's OOM killer ended ${kills} process${kills > 1 ? 'es' : ''} of the container (its memory limit is ${this.memoryLimit()}).\n`));
+    }
     const start = Date.now();
-    for (let remaining = [...this.folders]; remaining.length > 0; ) {
-      remaining = remaining.filter((folder) => !tryRmdir(folder));
+    let remaining = [...this.folders];
+    for (;;) {
+      const failures = remaining.map((folder) => [folder, rmdirCgroup(folder)] as const).filter(([, outcome]) => outcome !== 'gone');
+      remaining = failures.map(([folder]) => folder);
       if (remaining.length === 0) return;
       const waited = Date.now() - start;
-      if (waited > patienceMs) for (const pid of this.processes()) killQuietly(pid);
-      if (waited > patienceMs * 3) {
-        process.emitWarning(`could not remove the cgroup ${remaining.join(', ')}: processes are still in it`);
+      const busy = failures.every(([, outcome]) => outcome === 'EBUSY');
+      if (!busy || waited > patienceMs * 3) {
+        if (!quiet) process.emitWarning(`could not remove the cgroup ${failures.map(([folder, outcome]) => `${folder} (${outcome})`).join(', ')}`);
         return;
       }
+      if (waited > patienceMs) for (const pid of this.processes()) killQuietly(pid);
       await sleep(10);
     }
   }
 }
 
-/** rmdir a cgroup: true when it is gone (also when it was never there). */
-function tryRmdir(folder: string): boolean {
+/** rmdir a cgroup: "gone" (also when it was never there), or the error code (EBUSY: processes are still in it). */
+function rmdirCgroup(folder: string): string {
   try {
     rmdirSync(folder);
     traceNote(`rmdir ${folder}`);
-    return true;
+    return 'gone';
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return true;
-    if (code !== 'EBUSY') traceNote(`rmdir ${folder}: ${code ?? String(error)}`);
-    return false;
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    return code === 'ENOENT' ? 'gone' : code;
   }
 }
 
@@ -259,6 +289,6 @@ export async function removeStaleCgroups(layout: CgroupLayout = cgroupLayout()):
   }
   for (const name of stale) {
     traceNote(`stale cgroup ${name}: its runtime is gone`);
-    await new Cgroup(layout, name).remove(100);
+    await new Cgroup(layout, name).remove(100, true); // quietly: it may be another user's
   }
 }

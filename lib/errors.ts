@@ -56,7 +56,8 @@ const HINTS: Record<string, string> = {
   'mount ENOENT': 'The mount point does not exist: the root filesystem needs /proc and /dev folders (`npm run rootfs` makes them).',
   'mount EINVAL':
     'The kernel rejected this mount: the source may not be a mount point, the flags may not fit together, ' +
-    'or the file system type is wrong.',
+    'or the file system type is wrong. For an overlay: upperdir and workdir must be on the same file system, ' +
+    'and not on an overlay themselves (`dmesg` names the reason).',
   'mount ENODEV': 'This file system type is not supported by the kernel (see /proc/filesystems).',
   'umount2 EINVAL': 'The target is not a mount point.',
   'pivot_root EINVAL':

@@ -8,18 +8,33 @@
 //   work/     overlayfs's scratch space (same file system as upper)
 //   lower     rootfs/, never written: many containers can share it
 //
-// Each container's folders live in ${tmpdir}/containers-from-scratch/<id>/:
+// Each container's folders live in <temp folder>/containers-from-scratch/<id>/:
 // the parent creates them before the child starts and removes them after it
 // exits, and with them every write the container made. The next run removes
 // the folders of runs that were killed (lib/stale.ts).
-import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isStale } from './stale.js';
 import { traceNote } from './trace.js';
 
-/** Where the layers of every container go. */
-export const LAYERS_PARENT = join(tmpdir(), 'containers-from-scratch');
+/** statfs(2)'s f_type of an overlay file system (linux/magic.h). */
+const OVERLAYFS_MAGIC = 0x794c7630;
+
+/**
+ * Where the layers of every container go: the temp folder, unless it is on an
+ * overlay itself (/tmp inside a Docker container is), which overlayfs refuses
+ * as an upper layer; then /dev/shm, a tmpfs (the layers then live in memory).
+ */
+export const LAYERS_PARENT = join(onOverlay(tmpdir()) ? '/dev/shm' : tmpdir(), 'containers-from-scratch');
+
+function onOverlay(path: string): boolean {
+  try {
+    return statfsSync(path).type === OVERLAYFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
 
 export interface Layers {
   /** The container's folder, holding the three below. */

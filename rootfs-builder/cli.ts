@@ -83,7 +83,9 @@ function removeRootfs(target: string): void {
   rmSync(target, { recursive: true });
 }
 
-// Run only when started as a program, not when imported (by tests, for example).
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  process.exitCode = await main(process.argv.slice(2));
+// Run only when started as a program (npx tsx rootfs-builder/cli.ts), not when
+// imported: by tests, or by cli/rootfs.ts (npm run rootfs), whose compiled
+// bundle has no import.meta.url.
+if (process.argv[1] && import.meta.url && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  void main(process.argv.slice(2)).then((code) => (process.exitCode = code));
 }

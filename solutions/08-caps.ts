@@ -5,13 +5,15 @@
  *           unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET), re-spawn this file
  *           as `child <cmd>`, wait for it, remove the cgroup and the layers
  *   child:  join the cgroup, unshare(CLONE_NEWNS), make / private, sethostname, bring lo up,
- *           mount the overlay, /proc, /sys and /dev, pivot_root,
+ *           mount the overlay, /proc, /sys and /dev, pivot_root, make /proc/sys read-only,
  *           drop dangerous capabilities from the bounding set, execvp(<cmd>)
  *
  * Root inside is still uid 0, but without CAP_SYS_ADMIN & co it can no longer
- * mount, change the hostname, load kernel modules or set the clock.
+ * mount, change the hostname, load kernel modules or set the clock. Some files
+ * only check permissions, which uid 0 passes anyway: /proc/sys goes read-only first.
  * Try: npm run step 8 -- sh -c 'hostname foo; mount -t tmpfs x /tmp; grep Cap /proc/self/status'
  */
+import { existsSync } from 'node:fs';
 import {
   AF_INET,
   CLONE_NEWNET,
@@ -20,12 +22,14 @@ import {
   CLONE_NEWUTS,
   IFF_UP,
   MNT_DETACH,
+  MS_BIND,
   MS_NODEV,
   MS_NOEXEC,
   MS_NOSUID,
   MS_PRIVATE,
   MS_RDONLY,
   MS_REC,
+  MS_REMOUNT,
   PR_CAPBSET_DROP,
   SOCK_DGRAM,
 } from '../lib/constants.js';
@@ -90,6 +94,16 @@ runtime({
     // ...and detaching it leaves no way back to the host's files.
     umount2('.', MNT_DETACH);
     chdir('/');
+    // TODO(step 8): make /proc/sys and /proc/sysrq-trigger read-only: they only check file permissions, and uid 0 passes them without any capability.
+    // hint: a bind mount's flags change with a remount: bind-mount each path onto itself, then remount that bind with MS_RDONLY.
+    // hint: for (const path of ['/proc/sys', '/proc/sysrq-trigger'].filter((path) => existsSync(path))) { mount(path, path, '', MS_BIND); mount(path, path, '', MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC); }
+    // Writing /proc/sys changes the host's kernel settings (kernel.core_pattern is a program the
+    // host runs as root), /proc/sysrq-trigger can reboot it: both must be read-only (when the kernel has them).
+    for (const path of ['/proc/sys', '/proc/sysrq-trigger'].filter((path) => existsSync(path))) {
+      mount(path, path, '', MS_BIND);
+      mount(path, path, '', MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    }
+    // END TODO
     // TODO(step 8): drop the dangerous capabilities from the bounding set, last thing before execvp (the mounts above needed them).
     // hint: prctl(PR_CAPBSET_DROP, <number>, <label for --trace>) drops one capability; lib/capabilities.ts lists which, and why.
     // hint: for (const capability of dangerousCapabilities()) prctl(PR_CAPBSET_DROP, capability.number, `PR_CAPBSET_DROP, ${capability.name}`);

@@ -4,7 +4,12 @@
 // shows each check's hint when it fails.
 import { randomBytes } from 'node:crypto';
 import { hostname as hostHostname, tmpdir } from 'node:os';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { capabilitiesIn, dangerousCapabilities } from '../lib/capabilities.js';
+import { CGROUP_PARENT, Cgroup, cgroupLayout } from '../lib/cgroups.js';
+import { layersOf } from '../lib/overlay.js';
 import { DEFAULT_ROOTFS } from '../lib/paths.js';
 import { lines, runContainer, type RunOptions, type RunResult, type Target } from './harness.js';
 import type { Step } from '../lib/steps.js';
@@ -54,6 +59,42 @@ function expectEqual(what: string, expected: string | number | null, actual: str
 /** The command exited 0; otherwise fail with what it printed. */
 function expectSuccess(result: RunResult): void {
   expectEqual('exit status', 0, result.status, result);
+}
+
+/** How many host processes run exactly this command line. */
+function hostProcesses(argv: string[]): number {
+  const wanted = argv.join('\0') + '\0';
+  let count = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8') === wanted) count++;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return count;
+}
+
+/** The pid of a process that has exited (for fake leftovers of a killed run). */
+function deadPid(): number {
+  const { pid } = spawnSync('true');
+  if (pid === undefined) throw new Error('could not start `true`');
+  return pid;
+}
+
+/** Poll `condition` every 20 ms; false if it is still false after `timeoutMs`. */
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  for (const start = Date.now(); Date.now() - start < timeoutMs; await sleep(20)) if (condition()) return true;
+  return condition();
+}
+
+/** The interface names in /proc/net/dev ("  eth0: 1234 ..." after two header lines). */
+function interfacesIn(procNetDev: string): string[] {
+  return lines(procNetDev)
+    .slice(2)
+    .map((line) => line.split(':')[0]?.trim() ?? '')
+    .filter(Boolean);
 }
 
 const PROBE_SCRIPT = 'hostname; echo $$; ls -a /';
@@ -225,6 +266,263 @@ export const CHECKS: Check[] = [
       expectEqual('rootfs/ listing after the run', rootfsBefore, readdirSync(DEFAULT_ROOTFS).sort().join(' '), result);
     },
   },
+  // Step 5: cgroups
+  {
+    step: 5,
+    name: 'a fork bomb stops at --pids-max, and leaves no process behind',
+    hint:
+      'The parent creates the cgroup and writes pids.max (createCgroup, limitPids) before spawning; the child joins it ' +
+      '(existingCgroup(container.id).join()) before execvp. Processes outside the cgroup are not counted.',
+    async run({ run }) {
+      const sleep = `30.${randomBytes(3).readUIntBE(0, 3)}`; // a duration no other process uses
+      const result = await run(['sh', '-c', `for i in $(seq 50); do sleep ${sleep} & echo started; done`], {
+        options: ['--pids-max', '20'],
+        timeoutMs: 45_000, // bash as sh retries a failed fork for 15 s; dash and busybox give up at once
+      });
+      const started = lines(result.stdout).filter((line) => line === 'started').length;
+      if (started >= 20) {
+        throw new CheckFailure('background processes started with --pids-max 20', 'fewer than 20 (the shell counts too)', `${started} of 50`, result);
+      }
+      if (!/fork|resource temporarily unavailable/i.test(result.stderr)) {
+        throw new CheckFailure('the shell to report', 'a failed fork', JSON.stringify(result.stderr), result);
+      }
+      const left = hostProcesses(['sleep', sleep]);
+      if (left > 0) throw new CheckFailure(`\`sleep ${sleep}\` processes on the host after the run`, 'none', String(left), result);
+    },
+  },
+  {
+    step: 5,
+    name: 'a process allocating past --memory is killed (exit 137), one under it is not',
+    hint:
+      'limitMemory(parseSize(container.memory)) in the parent, and the child must be in the cgroup (join) before execvp. ' +
+      'The OOM killer sends SIGKILL: 128 + 9 = 137.',
+    async run({ run }) {
+      // dd allocates one buffer of bs bytes, and fills it from /dev/zero.
+      const [over, under] = await Promise.all([
+        run(['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'], { options: ['--memory', '32M'] }),
+        run(['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=8M', 'count=1'], { options: ['--memory', '32M'] }),
+      ]);
+      expectEqual('exit status of dd with a 64M buffer under --memory 32M', 137, over.status, over);
+      expectEqual('exit status of dd with an 8M buffer under --memory 32M', 0, under.status, under);
+    },
+  },
+  {
+    step: 5,
+    name: 'the command runs in a cgroup of its own, named after the container id',
+    hint: 'The child joins with existingCgroup(container.id).join(), first thing: it writes "0" (itself) to cgroup.procs in every hierarchy.',
+    async run({ run }) {
+      const id = `cfs-check-${randomBytes(3).toString('hex')}`;
+      const result = await run(['cat', '/proc/self/cgroup'], { options: ['--id', id] });
+      expectSuccess(result);
+      const layout = cgroupLayout();
+      const wanted = layout.version === 2 ? [''] : ['pids', 'memory'];
+      for (const controller of wanted) {
+        const line = lines(result.stdout).find((l) => l.split(':')[1]?.split(',').includes(controller));
+        const expected = `/${CGROUP_PARENT}/${id}`;
+        if (!line?.endsWith(`:${expected}`)) {
+          throw new CheckFailure(`the ${controller || 'cgroup v2'} line of /proc/self/cgroup inside`, `to end with ${expected}`, JSON.stringify(line ?? ''), result);
+        }
+      }
+    },
+  },
+  {
+    step: 5,
+    name: "no cgroup is left behind, nor one of a killed run",
+    hint:
+      'After spawnChild() resolves, `await cgroup.remove()`; before creating the cgroup, `await removeStaleCgroups()` ' +
+      'removes those whose runtime pid (cfs-<pid>-…) no longer exists.',
+    async run({ run }) {
+      const layout = cgroupLayout();
+      const stale = new Cgroup(layout, `cfs-${deadPid()}-${randomBytes(2).toString('hex')}`);
+      for (const folder of stale.folders) mkdirSync(folder, { recursive: true });
+      const id = `cfs-check-${randomBytes(3).toString('hex')}`;
+      try {
+        const result = await run(['true'], { options: ['--id', id] });
+        expectSuccess(result);
+        for (const folder of new Cgroup(layout, id).folders) {
+          if (existsSync(folder)) throw new CheckFailure(`${folder} after the run`, 'to be removed', 'it is still there', result);
+        }
+        for (const folder of stale.folders) {
+          if (existsSync(folder)) throw new CheckFailure(`${folder} (a killed run's cgroup: its pid is gone) after a new run`, 'to be removed', 'it is still there', result);
+        }
+      } finally {
+        await stale.remove(100);
+      }
+    },
+  },
+
+  // Step 6: overlay filesystem
+  {
+    step: 6,
+    name: 'a file written inside is gone after exit, and never appears in rootfs/',
+    hint:
+      "The child mounts an overlay (mount('overlay', layers.merged, 'overlay', 0, overlayOptions(container.rootfs, layers))) " +
+      'and makes layers.merged the new root instead of bind-mounting the rootfs: writes then go to the upper layer.',
+    async run({ run }) {
+      const file = `/tmp/cfs-written-${randomBytes(4).toString('hex')}`;
+      try {
+        const first = await run(['sh', '-c', `echo hi > ${file} && cat ${file}`]);
+        expectEqual('output of writing and reading a file inside', 'hi\n', first.stdout, first);
+        if (existsSync(DEFAULT_ROOTFS + file)) throw new CheckFailure(`rootfs${file} on the host`, 'not to exist', 'the container wrote it into rootfs/', first);
+        const second = await run(['sh', '-c', `test -e ${file} && echo still there || echo gone`]);
+        expectEqual(`${file} in the next container`, 'gone\n', second.stdout, second);
+      } finally {
+        rmSync(DEFAULT_ROOTFS + file, { force: true });
+      }
+    },
+  },
+  {
+    step: 6,
+    name: "two containers running at once don't see each other's files",
+    hint: 'Each container needs its own upper layer: createLayers(container.id) in the parent, layersOf(container.id) in the child.',
+    async run({ run }) {
+      const id = `cfs-check-${randomBytes(3).toString('hex')}`;
+      const file = `/tmp/cfs-mine-${randomBytes(4).toString('hex')}`;
+      const writer = run(['sh', '-c', `echo mine > ${file}; sleep 3`], { options: ['--id', id] });
+      try {
+        // Wait until it is written: in the writer's upper layer (or, without an overlay, in rootfs/).
+        const written = await waitFor(() => existsSync(layersOf(id).upper + file) || existsSync(DEFAULT_ROOTFS + file), 10_000);
+        if (!written) throw new CheckFailure(`the first container to write ${file}`, 'within 10 s', 'nothing written', await writer);
+        const reader = await run(['sh', '-c', `test -e ${file} && echo visible || echo hidden`]);
+        expectEqual(`${file}, written by another running container, in this one`, 'hidden\n', reader.stdout, reader);
+      } finally {
+        await writer;
+        rmSync(DEFAULT_ROOTFS + file, { force: true });
+      }
+    },
+  },
+  {
+    step: 6,
+    name: "deleting a rootfs file inside doesn't delete it on the host",
+    hint: 'Deleting a lower-layer file inside an overlay only records a "whiteout" in the upper layer: mount the overlay instead of bind-mounting the rootfs.',
+    async run({ run }) {
+      const file = `/tmp/cfs-keep-${randomBytes(4).toString('hex')}`;
+      writeFileSync(DEFAULT_ROOTFS + file, 'keep');
+      try {
+        const result = await run(['sh', '-c', `rm ${file} && test ! -e ${file} && echo deleted`]);
+        expectEqual(`output of deleting ${file} inside`, 'deleted\n', result.stdout, result);
+        if (!existsSync(DEFAULT_ROOTFS + file)) throw new CheckFailure(`rootfs${file} on the host after \`rm\` inside`, 'to still exist', 'it was deleted', result);
+      } finally {
+        rmSync(DEFAULT_ROOTFS + file, { force: true });
+      }
+    },
+  },
+  {
+    step: 6,
+    name: 'no overlay folder is left behind, nor one of a killed run',
+    hint:
+      'removeLayers(container.id) after the child exits; removeStaleLayers() before createLayers() removes the folders ' +
+      'whose runtime pid (cfs-<pid>-…) no longer exists.',
+    async run({ run }) {
+      const stale = layersOf(`cfs-${deadPid()}-${randomBytes(2).toString('hex')}`);
+      mkdirSync(stale.upper, { recursive: true });
+      const id = `cfs-check-${randomBytes(3).toString('hex')}`;
+      try {
+        const result = await run(['true'], { options: ['--id', id] });
+        expectSuccess(result);
+        if (existsSync(layersOf(id).dir)) throw new CheckFailure(`${layersOf(id).dir} after the run`, 'to be removed', 'it is still there', result);
+        if (existsSync(stale.dir)) throw new CheckFailure(`${stale.dir} (a killed run's layers: its pid is gone) after a new run`, 'to be removed', 'it is still there', result);
+      } finally {
+        rmSync(stale.dir, { recursive: true, force: true });
+      }
+    },
+  },
+
+  // Step 7: network namespace
+  {
+    step: 7,
+    name: "the only network interface is lo: none of the host's is visible",
+    hint: 'unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET) in the parent: the child is born in the new network namespace, which only has lo.',
+    async run({ run }) {
+      const result = await run(['cat', '/proc/net/dev']);
+      expectSuccess(result);
+      const inside = interfacesIn(result.stdout);
+      if (inside.join(' ') !== 'lo') {
+        const host = interfacesIn(readFileSync('/proc/net/dev', 'utf8'));
+        throw new CheckFailure('interfaces in /proc/net/dev inside', '"lo" only', `${JSON.stringify(inside.join(' '))} (the host has ${host.join(' ')})`, result);
+      }
+    },
+  },
+  {
+    step: 7,
+    name: 'lo is UP',
+    hint:
+      "In the child: socket(AF_INET, SOCK_DGRAM, 0), then setInterfaceFlags(fd, 'lo', getInterfaceFlags(fd, 'lo') | IFF_UP). " +
+      "To see it, /sys must be a sysfs mounted in the new network namespace: mount('sysfs', `${root}/sys`, 'sysfs', MS_RDONLY | ...).",
+    async run({ run }) {
+      const result = await run(['cat', '/sys/class/net/lo/flags']);
+      expectSuccess(result);
+      const flags = Number.parseInt(result.stdout.trim(), 16);
+      if (!(flags & 1)) throw new CheckFailure('/sys/class/net/lo/flags inside', 'to include IFF_UP (0x1)', JSON.stringify(result.stdout.trim()), result);
+    },
+  },
+
+  // Step 8: capabilities
+  {
+    step: 8,
+    name: '`hostname foo` fails with EPERM (Operation not permitted)',
+    hint: 'Drop CAP_SYS_ADMIN (with the others of dangerousCapabilities()) from the bounding set with prctl(PR_CAPBSET_DROP, …) just before execvp.',
+    async run({ run }) {
+      const result = await run(['sh', '-c', 'hostname foo; echo "status $?"; hostname']);
+      const [status = '', name = ''] = lines(result.stdout);
+      if (status === 'status 0') throw new CheckFailure('`hostname foo` inside', 'to fail', 'it worked', result);
+      expectEqual('hostname after the attempt', 'container', name, result);
+      // sethostname() fails with EPERM; the hostname program words it its own way.
+      if (!/not permitted|must be root/i.test(result.stderr)) throw new CheckFailure('the error', 'to be EPERM (not permitted)', JSON.stringify(result.stderr), result);
+    },
+  },
+  {
+    step: 8,
+    name: '`mount -t tmpfs x /tmp` fails with EPERM (Operation not permitted)',
+    hint: 'mount(2) needs CAP_SYS_ADMIN: drop it from the bounding set after the runtime\'s own mounts (pivot_root, /proc…), right before execvp.',
+    async run({ run }) {
+      const result = await run(['sh', '-c', 'mount -t tmpfs x /tmp; echo "status $?"; cat /proc/mounts']);
+      const [status = '', ...mounts] = lines(result.stdout);
+      if (status === 'status 0' || mounts.some((line) => line.split(' ')[1] === '/tmp')) {
+        throw new CheckFailure('`mount -t tmpfs x /tmp` inside', 'to fail', 'it mounted', result);
+      }
+      // mount(2) fails with EPERM; util-linux's mount words it "permission denied".
+      if (!/not permitted|permission denied|must be superuser/i.test(result.stderr)) throw new CheckFailure('the error', 'to be EPERM', JSON.stringify(result.stderr), result);
+    },
+  },
+  {
+    step: 8,
+    name: 'the dangerous capabilities are gone from the bounding and effective sets',
+    hint: 'for (const capability of dangerousCapabilities()) prctl(PR_CAPBSET_DROP, capability.number, …), in the child, after the mounts and before execvp.',
+    async run({ run }) {
+      const result = await run(['cat', '/proc/self/status']);
+      expectSuccess(result);
+      const dangerous = new Set(dangerousCapabilities().map((capability) => capability.name));
+      for (const set of ['CapBnd', 'CapEff']) {
+        const mask = new RegExp(`^${set}:\\s*([0-9a-f]+)$`, 'm').exec(result.stdout)?.[1] ?? '0';
+        const kept = capabilitiesIn(mask).filter((name) => dangerous.has(name));
+        if (kept.length > 0) throw new CheckFailure(`${set} inside`, 'without the dangerous capabilities', `it still has ${kept.join(', ')}`, result);
+      }
+    },
+  },
+  {
+    step: 8,
+    name: '/proc/sys is read-only: root cannot change kernel settings through it',
+    hint:
+      "Files in /proc/sys only check permissions, which uid 0 passes without capabilities. Bind-mount /proc/sys onto itself, then " +
+      "remount it read-only: mount(path, path, '', MS_BIND), then mount(path, path, '', MS_BIND | MS_REMOUNT | MS_RDONLY | ...).",
+    async run({ run }) {
+      const result = await run(['sh', '-c', 'echo foo > /proc/sys/kernel/hostname; hostname']);
+      expectEqual('hostname after writing /proc/sys/kernel/hostname', 'container\n', result.stdout, result);
+      if (!/read-only/i.test(result.stderr)) throw new CheckFailure('the error', 'to say "Read-only file system"', JSON.stringify(result.stderr), result);
+    },
+  },
+  {
+    step: 8,
+    name: 'ordinary commands still work',
+    hint: 'Only drop the capabilities listed by dangerousCapabilities(): a container still needs to write files, read /proc, kill its own processes.',
+    async run({ run }) {
+      const result = await run(['sh', '-c', 'echo ok > /tmp/f && cat /tmp/f && id -u && kill -0 1 && ls / > /dev/null && echo done']);
+      expectEqual('output', 'ok\n0\ndone\n', result.stdout, result);
+      expectSuccess(result);
+    },
+  },
+
 ];
 
 export function checksUpTo(step: number): Check[] {

@@ -1,0 +1,71 @@
+/**
+ * Step 5 — cgroups: limits on what the container can use.
+ *
+ *   parent: check the rootfs, create the container's cgroup and write its limits
+ *           (pids, memory), unshare(CLONE_NEWUTS | CLONE_NEWPID), re-spawn this file
+ *           as `child <cmd>`, wait for it, remove the cgroup
+ *   child:  join the cgroup, then as in step 4: unshare(CLONE_NEWNS), make / private,
+ *           sethostname, mount the rootfs, /proc and /dev, pivot_root, execvp(<cmd>)
+ *
+ * Namespaces decide what a container can see; a cgroup decides how much it can use.
+ * Try: npm run step 5 -- --pids-max 10 sh -c 'for i in $(seq 20); do sleep 5 & done'
+ * and: npm run step 5 -- --memory 32M dd if=/dev/zero of=/dev/null bs=64M count=1; echo $?
+ */
+// Your exercise: do the step 5 TODOs below, then `npm run check 5`.
+// Stuck? `npm run hint 5`. Start over: `npm run reset 5`.
+import {
+  CLONE_NEWNS,
+  CLONE_NEWPID,
+  CLONE_NEWUTS,
+  MNT_DETACH,
+  MS_BIND,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_PRIVATE,
+  MS_REC,
+} from '../lib/constants.js';
+import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/cgroups.js';
+import { mountMinimalDev } from '../lib/devices.js';
+import { chdir, execvp, mount, pivotRoot, sethostname, umount2, unshare } from '../lib/libc.js';
+import { ensureRootfs } from '../lib/rootfs.js';
+import { runtime, spawnChild } from '../lib/runtime.js';
+
+runtime({
+  // The parent runs on the host: it starts the child and waits for it.
+  async parent(container) {
+    ensureRootfs(container.rootfs);
+    // TODO(step 5): create the container's cgroup and write its limits, before the child exists.
+    // hint: lib/cgroups.ts does the file work: createCgroup(container.id) makes the folder(s), and the returned cgroup has limitPids() and limitMemory().
+    unshare(CLONE_NEWUTS | CLONE_NEWPID);
+    const status = await spawnChild(container);
+    // TODO(step 5): remove the cgroup once the container has exited.
+    // hint: await cgroup.remove() — it retries rmdir while the container's last processes drain.
+    return status;
+  },
+
+  // The child is PID 1 in the new PID namespace; execvp keeps that pid.
+  child(container) {
+    // TODO(step 5): join the container's cgroup first: from then on, everything the child starts counts against its limits.
+    // hint: existingCgroup(container.id) finds the cgroup the parent made; its join() writes "0" (meaning "me") to cgroup.procs.
+    const rootfs = container.rootfs;
+    // A mount namespace of its own: from here on, mounts are private to the container.
+    unshare(CLONE_NEWNS);
+    // `/` may be a shared mount (systemd does that): make everything private so no mount leaks to the host.
+    mount('none', '/', '', MS_REC | MS_PRIVATE);
+    sethostname(container.hostname);
+    // pivot_root needs the new root to be a mount point: bind-mount the rootfs onto itself.
+    mount(rootfs, rootfs, '', MS_BIND | MS_REC);
+    // The container's own /proc: `ps` now lists only the processes of its PID namespace.
+    mount('proc', `${rootfs}/proc`, 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    // A minimal /dev (null, zero, random, tty, ...) on a tmpfs.
+    mountMinimalDev(rootfs);
+    // Swap roots: pivot_root(".", ".") puts the old root on top of the new one...
+    chdir(rootfs);
+    pivotRoot('.', '.');
+    // ...and detaching it leaves no way back to the host's files.
+    umount2('.', MNT_DETACH);
+    chdir('/');
+    execvp(container.command[0], container.command);
+  },
+});

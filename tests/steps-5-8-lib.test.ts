@@ -1,0 +1,230 @@
+// The plumbing of steps 5–8 on its own: cgroup files (v1 and v2 layouts),
+// overlay folders, struct ifreq and ffi-rs Buffers, the capability table.
+// The steps' behaviour inside containers is in checks.ts (tests/step-N.test.ts).
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { capabilitiesIn, dangerousCapabilities } from '../lib/capabilities.js';
+import { CGROUP_PARENT, Cgroup, cgroupLayout, enableControllers, parseSize, removeStaleCgroups } from '../lib/cgroups.js';
+import { AF_INET, CAPABILITY_NAMES, IFF_LOOPBACK, IFF_UP, SOCK_DGRAM, capabilityNumber } from '../lib/constants.js';
+import { close, socket } from '../lib/libc.js';
+import { detectCgroups } from '../lib/machine.js';
+import { getInterfaceFlags, ifreq } from '../lib/net.js';
+import { createLayers, layersOf, removeLayers, removeStaleLayers } from '../lib/overlay.js';
+import { userNamespacesWork } from '../lib/privileges.js';
+import { isStale } from '../lib/stale.js';
+import { runContainer, stepNumbered } from './harness.js';
+
+const isRoot = process.getuid?.() === 0;
+
+/** The pid of a process that has exited. */
+function deadPid(): number {
+  const { pid } = spawnSync('true');
+  assert.ok(pid);
+  return pid;
+}
+
+describe('container ids and leftovers of killed runs', () => {
+  test('a generated id is stale once its runtime pid is gone', () => {
+    assert.equal(isStale(`cfs-${process.pid}-abcd`), false);
+    assert.equal(isStale(`cfs-${deadPid()}-abcd`), true);
+  });
+  test('ids given with --id are never stale', () => {
+    assert.equal(isStale('my-container'), false);
+    assert.equal(isStale(`cfs-${deadPid()}-not-hex`), false);
+  });
+});
+
+describe('--memory sizes', () => {
+  test('bytes, K, M and G (powers of 1024), any case', () => {
+    assert.equal(parseSize('4096'), 4096);
+    assert.equal(parseSize('512K'), 512 * 1024);
+    assert.equal(parseSize('256M'), 256 * 1024 ** 2);
+    assert.equal(parseSize('1g'), 1024 ** 3);
+    assert.equal(parseSize('64MiB'), 64 * 1024 ** 2);
+  });
+  test('anything else is a usage error (exit 2) that shows the format', () => {
+    for (const bad of ['', 'lots', '-1M', '1.5G', '12T']) {
+      assert.throws(() => parseSize(bad), (error: Error & { exitCode?: number }) => error.exitCode === 2 && /like 64M/.test(error.message));
+    }
+  });
+});
+
+describe('cgroup files, on a fake cgroup tree', () => {
+  // Regular files stand in for the kernel's: this checks which files get which values.
+  function fakeTree(files: string[]): string {
+    const root = mkdtempSync(join(tmpdir(), 'cfs-fake-cgroup-'));
+    for (const file of files) {
+      mkdirSync(join(root, file, '..'), { recursive: true });
+      writeFileSync(join(root, file), '');
+    }
+    return root;
+  }
+
+  test('v2: pids.max, memory.max and memory.swap.max in one folder; controllers enabled top-down', () => {
+    const root = fakeTree(['cgroup.subtree_control', `${CGROUP_PARENT}/cgroup.subtree_control`, `${CGROUP_PARENT}/c1/memory.swap.max`]);
+    try {
+      writeFileSync(join(root, 'cgroup.subtree_control'), 'cpu memory'); // memory already on: only pids is added
+      enableControllers(root);
+      assert.equal(readFileSync(join(root, 'cgroup.subtree_control'), 'utf8'), '+pids');
+      assert.equal(readFileSync(join(root, CGROUP_PARENT, 'cgroup.subtree_control'), 'utf8'), '+pids +memory');
+      const cgroup = new Cgroup({ version: 2, mountPoint: root }, 'c1');
+      assert.deepEqual(cgroup.folders, [join(root, CGROUP_PARENT, 'c1')]);
+      cgroup.limitPids(20);
+      cgroup.limitMemory(parseSize('32M'));
+      cgroup.join();
+      const read = (name: string): string => readFileSync(join(root, CGROUP_PARENT, 'c1', name), 'utf8');
+      assert.equal(read('pids.max'), '20');
+      assert.equal(read('memory.max'), String(32 * 1024 ** 2));
+      assert.equal(read('memory.swap.max'), '0');
+      assert.equal(read('cgroup.procs'), '0'); // "0": the writing process
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test('v1: pids.max in the pids tree; memory.limit_in_bytes and memory.memsw.limit_in_bytes in the memory tree', () => {
+    const root = fakeTree([`memory/${CGROUP_PARENT}/c1/memory.memsw.limit_in_bytes`, `pids/${CGROUP_PARENT}/c1/pids.max`]);
+    try {
+      const cgroup = new Cgroup({ version: 1, pids: join(root, 'pids'), memory: join(root, 'memory') }, 'c1');
+      cgroup.limitPids(20);
+      cgroup.limitMemory(1024);
+      cgroup.join();
+      const read = (file: string): string => readFileSync(join(root, file), 'utf8');
+      assert.equal(read(`pids/${CGROUP_PARENT}/c1/pids.max`), '20');
+      assert.equal(read(`memory/${CGROUP_PARENT}/c1/memory.limit_in_bytes`), '1024');
+      assert.equal(read(`memory/${CGROUP_PARENT}/c1/memory.memsw.limit_in_bytes`), '1024');
+      assert.equal(read(`pids/${CGROUP_PARENT}/c1/cgroup.procs`), '0');
+      assert.equal(read(`memory/${CGROUP_PARENT}/c1/cgroup.procs`), '0');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('cgroups on this machine', () => {
+  test('the layout follows where the pids and memory controllers are', () => {
+    const cgroups = detectCgroups();
+    const layout = cgroupLayout();
+    assert.equal(layout.version, cgroups.controllers.pids?.version);
+    assert.equal(layout.version, cgroups.controllers.memory?.version);
+  });
+
+  // The v2 code path on a real cgroup2 hierarchy: where pids and memory are on
+  // v1 (this build machine), the v2 hierarchy next to them has no limits to
+  // set, but creating, joining, draining and removing cgroups works the same.
+  test('cgroup v2: create, move a process in, remove once it has exited, remove stale ones', async (t) => {
+    const v2 = detectCgroups().v2;
+    if (!isRoot || !v2?.writable) return t.skip('needs root and a cgroup2 hierarchy');
+    const layout = { version: 2, mountPoint: v2.mountPoint } as const;
+    const cgroup = new Cgroup(layout, `cfs-test-${randomBytes(3).toString('hex')}`);
+    const stale = new Cgroup(layout, `cfs-${deadPid()}-${randomBytes(2).toString('hex')}`);
+    for (const folder of [...cgroup.folders, ...stale.folders]) mkdirSync(folder, { recursive: true });
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      cgroup.join(sleeper.pid);
+      assert.equal(readFileSync(`/proc/${sleeper.pid}/cgroup`, 'utf8').match(/^0::(.*)$/m)?.[1], `/${CGROUP_PARENT}/${cgroup.name}`);
+      assert.deepEqual(cgroup.processes(), [sleeper.pid]);
+      // Still busy: remove() waits, then kills what is left (patience 100 ms).
+      await cgroup.remove(100);
+      assert.equal(existsSync(cgroup.folders[0]!), false);
+      await removeStaleCgroups(layout);
+      assert.equal(existsSync(stale.folders[0]!), false);
+    } finally {
+      sleeper.kill('SIGKILL');
+      await cgroup.remove(100, true);
+      await stale.remove(100, true);
+    }
+  });
+
+  test('without root, step 5 says that cgroups need root (exit 125, no stack trace)', async (t) => {
+    if (!isRoot || !userNamespacesWork()) return t.skip('needs root, to run as nobody in a user namespace');
+    const result = await runContainer(stepNumbered(5), 'solutions', ['true'], { asUser: { uid: 65534, gid: 65534 }, env: { HOME: '/tmp' } });
+    assert.equal(result.status, 125, result.stderr);
+    assert.match(result.stderr, /cgroups need root/);
+    assert.match(result.stderr, /sudo npm run step 5/);
+    assert.doesNotMatch(result.stderr, /\n\s+at /);
+  });
+});
+
+describe('overlay layer folders', () => {
+  test('created empty per container, removed with their contents', () => {
+    const id = `cfs-test-${randomBytes(3).toString('hex')}`;
+    const layers = createLayers(id);
+    try {
+      for (const folder of [layers.upper, layers.work, layers.merged]) assert.ok(existsSync(folder), folder);
+      writeFileSync(join(layers.upper, 'written'), 'x');
+      removeLayers(id);
+      assert.equal(existsSync(layers.dir), false);
+    } finally {
+      rmSync(layers.dir, { recursive: true, force: true });
+    }
+  });
+  test("a killed run's folders go on the next start; a live one's stay", () => {
+    const stale = layersOf(`cfs-${deadPid()}-${randomBytes(2).toString('hex')}`);
+    const live = layersOf(`cfs-${process.pid}-${randomBytes(2).toString('hex')}`);
+    mkdirSync(stale.upper, { recursive: true });
+    mkdirSync(live.upper, { recursive: true });
+    try {
+      removeStaleLayers();
+      assert.equal(existsSync(stale.dir), false);
+      assert.equal(existsSync(live.dir), true);
+    } finally {
+      rmSync(stale.dir, { recursive: true, force: true });
+      rmSync(live.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('struct ifreq, and ffi-rs Buffers', () => {
+  test('40 bytes, the name NUL-terminated at offset 0', () => {
+    const struct = ifreq('lo');
+    assert.equal(struct.length, 40);
+    assert.equal(struct.toString('latin1', 0, 3), 'lo\0');
+    assert.throws(() => ifreq('a-name-far-too-long'), /at most 15 bytes/);
+  });
+  // ffi-rs passes a Buffer's own memory to C (not a copy): what the kernel
+  // writes into the struct is in the Buffer afterwards. SIOCGIFFLAGS only reads.
+  test("SIOCGIFFLAGS writes the host's lo flags into the Buffer", () => {
+    const fd = socket(AF_INET, SOCK_DGRAM, 0);
+    try {
+      const flags = getInterfaceFlags(fd, 'lo');
+      assert.ok(flags & IFF_LOOPBACK, `flags 0x${flags.toString(16)} should include IFF_LOOPBACK`);
+      assert.ok(flags & IFF_UP, "the host's lo is up");
+    } finally {
+      close(fd);
+    }
+  });
+});
+
+describe('capabilities', () => {
+  test('the names match linux/capability.h numbers', () => {
+    assert.equal(capabilityNumber('CAP_NET_ADMIN'), 12);
+    assert.equal(capabilityNumber('CAP_SYS_MODULE'), 16);
+    assert.equal(capabilityNumber('CAP_SYS_ADMIN'), 21);
+    assert.equal(capabilityNumber('CAP_SYS_TIME'), 25);
+    assert.equal(capabilityNumber('CAP_MKNOD'), 27);
+    assert.equal(capabilityNumber('CAP_CHECKPOINT_RESTORE'), 40);
+    assert.equal(CAPABILITY_NAMES.length, 41);
+  });
+  test('the dangerous ones are those the kernel knows, each with a reason; the everyday ones are kept', () => {
+    const last = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
+    const dropped = dangerousCapabilities();
+    assert.ok(dropped.every((capability) => capability.number <= last && capability.why.length > 0));
+    const names = dropped.map((capability) => capability.name);
+    for (const name of ['CAP_SYS_ADMIN', 'CAP_NET_ADMIN', 'CAP_SYS_MODULE', 'CAP_SYS_TIME', 'CAP_SYS_BOOT', 'CAP_SYS_RAWIO', 'CAP_SYS_PTRACE', 'CAP_MKNOD']) {
+      assert.ok(names.includes(name), name);
+    }
+    for (const name of ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_KILL', 'CAP_SETUID', 'CAP_SETGID', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE']) {
+      assert.ok(!names.includes(name), name);
+    }
+  });
+  test('a /proc/<pid>/status mask reads as names', () => {
+    assert.deepEqual(capabilitiesIn('0000000000200001'), ['CAP_CHOWN', 'CAP_SYS_ADMIN']);
+    assert.deepEqual(capabilitiesIn('0'), []);
+  });
+});
