@@ -30,12 +30,19 @@ export interface CheckContext {
   run(command: string[], options?: RunOptions): Promise<RunResult>;
   /** hostname, $$ and `ls -a /` from one shared container run. */
   probe(): Promise<Probe>;
+  /** One container run shared by the checks that ask for the same `name` (each run costs two node starts). */
+  once(name: string, command: string[], options?: RunOptions): Promise<RunResult>;
 }
 
 export interface Probe {
   hostname: string;
   pid: string;
   rootListing: string[];
+  /** The host's mount table, and the listing of rootfs/, just before and just after the run. */
+  hostMountsBefore: string;
+  hostMountsAfter: string;
+  rootfsBefore: string;
+  rootfsAfter: string;
   result: RunResult;
 }
 
@@ -101,21 +108,38 @@ const PROBE_SCRIPT = 'hostname; echo $$; ls -a /';
 
 /** `defaults` apply to every container of this context (e.g. asUser, for the rootless suite). */
 export function makeContext(step: Step, target: Target, defaults: RunOptions = {}): CheckContext {
+  const shared = new Map<string, Promise<RunResult>>();
   let probe: Promise<Probe> | undefined;
   const run = (command: string[], options?: RunOptions) => runContainer(step, target, command, { ...defaults, ...options });
+  const once = (name: string, command: string[], options?: RunOptions): Promise<RunResult> => {
+    if (!shared.has(name)) shared.set(name, run(command, options));
+    return shared.get(name)!;
+  };
   return {
     step,
     target,
     run,
+    once,
     probe() {
-      probe ??= run(['sh', '-c', PROBE_SCRIPT]).then((result) => {
+      probe ??= (async () => {
+        const rootfsListing = () => readdirSync(DEFAULT_ROOTFS).sort().join(' ');
+        const [hostMountsBefore, rootfsBefore] = [readFileSync('/proc/self/mountinfo', 'utf8'), rootfsListing()];
+        const result = await run(['sh', '-c', PROBE_SCRIPT]);
+        const [hostMountsAfter, rootfsAfter] = [readFileSync('/proc/self/mountinfo', 'utf8'), rootfsListing()];
         expectSuccess(result);
         const [hostname = '', pid = '', ...rootListing] = lines(result.stdout);
-        return { hostname, pid, rootListing, result };
-      });
+        return { hostname, pid, rootListing, hostMountsBefore, hostMountsAfter, rootfsBefore, rootfsAfter, result };
+      })();
       return probe;
     },
   };
+}
+
+/** Step 1's checks share one run: output, stdin and the exit status of one command. */
+const HELLO = 'hello from the container\n';
+const TYPED = 'typed into the container\n';
+function basicRun(context: CheckContext): Promise<RunResult> {
+  return context.once('basic', ['sh', '-c', `printf '${HELLO.trim()}\\n'; cat; exit 3`], { input: TYPED });
 }
 
 export const CHECKS: Check[] = [
@@ -124,18 +148,17 @@ export const CHECKS: Check[] = [
     step: 1,
     name: 'runs the command and passes its output through',
     hint: 'The child must execvp(command[0], command): argv[0] is the program name, and the array ends with NULL (lib/libc.ts builds it).',
-    async run({ run }) {
-      const result = await run(['echo', 'hello from the container']);
-      expectEqual('output', 'hello from the container\n', result.stdout, result);
-      expectSuccess(result);
+    async run(context) {
+      const result = await basicRun(context);
+      expectEqual('first line of output', HELLO, result.stdout.slice(0, HELLO.length), result);
     },
   },
   {
     step: 1,
     name: "exits with the command's own exit status",
     hint: "The parent returns spawnChild()'s promise: the child's exit status becomes the runtime's.",
-    async run({ run }) {
-      const result = await run(['sh', '-c', 'exit 3']);
+    async run(context) {
+      const result = await basicRun(context);
       expectEqual('exit status', 3, result.status, result);
     },
   },
@@ -143,9 +166,9 @@ export const CHECKS: Check[] = [
     step: 1,
     name: 'stdin reaches the command',
     hint: 'Node opens stdio close-on-exec: the child must clear FD_CLOEXEC on fds 0-2 before execvp (execvp in lib/libc.ts does).',
-    async run({ run }) {
-      const result = await run(['cat'], { input: 'typed into the container\n' });
-      expectEqual('output', 'typed into the container\n', result.stdout, result);
+    async run(context) {
+      const result = await basicRun(context);
+      expectEqual('output (what `cat` read from stdin after the first line)', TYPED, result.stdout.slice(HELLO.length), result);
     },
   },
   {
@@ -257,13 +280,11 @@ export const CHECKS: Check[] = [
     step: 4,
     name: "no mount appears on the host and rootfs/ is untouched",
     hint: "Make / private (mount('none', '/', '', MS_REC | MS_PRIVATE)) in the child's own mount namespace (unshare(CLONE_NEWNS) in the child) before mounting anything.",
-    async run({ run }) {
-      const mountsBefore = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
-      const rootfsBefore = readdirSync(DEFAULT_ROOTFS).sort().join(' ');
-      const result = await run(['true']);
-      expectSuccess(result);
-      expectEqual('number of host mounts after the run', mountsBefore, readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length, result);
-      expectEqual('rootfs/ listing after the run', rootfsBefore, readdirSync(DEFAULT_ROOTFS).sort().join(' '), result);
+    async run({ probe }) {
+      const { hostMountsBefore, hostMountsAfter, rootfsBefore, rootfsAfter, result } = await probe();
+      const count = (mountinfo: string) => lines(mountinfo).length;
+      expectEqual('number of host mounts after the run', count(hostMountsBefore), count(hostMountsAfter), result);
+      expectEqual('rootfs/ listing after the run', rootfsBefore, rootfsAfter, result);
     },
   },
   // Step 5: cgroups
@@ -378,7 +399,10 @@ export const CHECKS: Check[] = [
     async run({ run }) {
       const id = `cfs-check-${randomBytes(3).toString('hex')}`;
       const file = `/tmp/cfs-mine-${randomBytes(4).toString('hex')}`;
-      const writer = run(['sh', '-c', `echo mine > ${file}; sleep 3`], { options: ['--id', id] });
+      let readerDone = (): void => {};
+      const holdStdinUntil = new Promise<void>((resolve) => (readerDone = resolve));
+      // The writer writes, then waits on stdin until the reader has looked.
+      const writer = run(['sh', '-c', `echo mine > ${file}; read _`], { options: ['--id', id], holdStdinUntil });
       try {
         // Wait until it is written: in the writer's upper layer (or, without an overlay, in rootfs/).
         const written = await waitFor(() => existsSync(layersOf(id).upper + file) || existsSync(DEFAULT_ROOTFS + file), 10_000);
@@ -386,6 +410,7 @@ export const CHECKS: Check[] = [
         const reader = await run(['sh', '-c', `test -e ${file} && echo visible || echo hidden`]);
         expectEqual(`${file}, written by another running container, in this one`, 'hidden\n', reader.stdout, reader);
       } finally {
+        readerDone();
         await writer;
         rmSync(DEFAULT_ROOTFS + file, { force: true });
       }

@@ -32,6 +32,8 @@ export interface RunResult {
 
 export interface RunOptions {
   input?: string;
+  /** Keep stdin open until this settles (a container that waits with `read`). */
+  holdStdinUntil?: Promise<unknown>;
   /** Runtime options before the command (--hostname, --rootfs, ...). */
   options?: string[];
   env?: NodeJS.ProcessEnv;
@@ -77,7 +79,12 @@ export async function runContainer(step: Step, target: Target, command: string[]
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.stdin.on('error', () => {}); // the command may exit without reading its input
-    child.stdin.end(options.input ?? '');
+    if (options.holdStdinUntil) {
+      child.stdin.write(options.input ?? '');
+      void options.holdStdinUntil.finally(() => child.stdin.end());
+    } else {
+      child.stdin.end(options.input ?? '');
+    }
     child.on('error', reject);
     child.on('close', (status, signal) =>
       resolve({ status, signal, stdout, stderr, reproduce: reproduceCommand(step, target, [...(options.options ?? []), ...command]) }),

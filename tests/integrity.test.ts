@@ -1,12 +1,11 @@
-// Exercise integrity (rustlings' `dev check`): the exercises in steps/ are
-// exactly what the solutions generate, and each pristine exercise N runs like
-// step N-1: it passes the checks of steps 1..N-1 and fails step N's.
+// Exercise integrity, part 1: the exercises in steps/ are exactly what the
+// solutions generate. (Part 2, that each pristine exercise N runs like step
+// N-1, is in each step's suite: tests/suite.ts.)
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { exerciseSource, pristineExercise, todosOf } from '../lib/exercises.js';
 import { STEPS, exerciseFile, solutionFile } from '../lib/steps.js';
-import { CHECKS, makeContext } from './checks.js';
 
 describe('exercises are generated from the solutions', () => {
   for (const step of STEPS) {
@@ -26,22 +25,4 @@ describe('exercises are generated from the solutions', () => {
     const edited = readFileSync(solutionFile(step), 'utf8').replace('runtime({', '// a line added to the solution\nruntime({');
     assert.notEqual(exerciseSource(edited, step), pristineExercise(step));
   });
-});
-
-describe('each pristine exercise runs like the step before it', { concurrency: 2 }, () => {
-  for (const step of STEPS) {
-    test(step.number === 1 ? `steps/${step.stem}.ts fails step 1` : `steps/${step.stem}.ts passes steps 1..${step.number - 1} and fails step ${step.number}`, async () => {
-      const context = makeContext(step, 'steps');
-      for (const check of CHECKS.filter((c) => c.step < step.number)) {
-        await check.run(context).catch((error: unknown) => {
-          throw new Error(`the pristine exercise fails "[step ${check.step}] ${check.name}": ${error instanceof Error ? error.message : error}`);
-        });
-      }
-      const own = CHECKS.filter((c) => c.step === step.number);
-      for (const check of own) {
-        if (await check.run(context).then(() => false, () => true)) return; // one failing check is enough
-      }
-      assert.fail(`the pristine exercise already passes all ${own.length} checks of step ${step.number}: its TODOs give the answer away`);
-    });
-  }
 });

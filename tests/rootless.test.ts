@@ -11,7 +11,8 @@ import { checksUpTo, makeContext } from './checks.js';
 import { runtimeFile, stepNumbered } from './harness.js';
 
 const nobody = { uid: 65534, gid: 65534 };
-const CORE_STEPS = [1, 2, 3, 4];
+// Step 4's suite runs the checks of steps 1–4 (the later steps need cgroups: root only).
+const CORE_STEPS = [4];
 const SETPRIV = spawnSync('sh', ['-c', 'command -v setpriv'], { encoding: 'utf8' }).stdout.trim() || 'setpriv';
 
 /** Run a command as the unprivileged user `nobody`. */

@@ -1,19 +1,46 @@
 // One step's test suite: the checks of this step and of every step before it,
-// against solutions/ (npm test) or steps/ (npm run check, CFS_TARGET=steps).
-import { describe, test } from 'node:test';
-import { checksUpTo, makeContext } from './checks.js';
-import { runtimeFile, stepNumbered, targetFromEnv } from './harness.js';
+// against solutions/ (npm test) or steps/ (CFS_TARGET=steps).
+//
+// With npm test it also checks the exercise's integrity (rustlings' `dev
+// check`): the pristine steps/0N-*.ts runs like step N-1, so it passes the
+// checks of steps 1..N-1 and fails at least one of step N's. (That the
+// committed exercises are the pristine ones is tests/integrity.test.ts.)
+import assert from 'node:assert/strict';
 import { relative } from 'node:path';
+import { describe, test } from 'node:test';
 import { REPO_ROOT } from '../lib/paths.js';
+import { CHECKS, checksUpTo, makeContext } from './checks.js';
+import { runtimeFile, stepNumbered, targetFromEnv } from './harness.js';
+
+/** Containers per test file at once: they spend much of their time starting processes. */
+const CONCURRENCY = 2;
 
 export function stepSuite(number: number): void {
   const step = stepNumbered(number);
   const target = targetFromEnv();
   const file = relative(REPO_ROOT, runtimeFile(step, target));
-  describe(`step ${number} (${file})`, { concurrency: 2 }, () => {
+  describe(`step ${number} (${file})`, { concurrency: CONCURRENCY }, () => {
     const context = makeContext(step, target);
     for (const check of checksUpTo(number)) {
       test(`[step ${check.step}] ${check.name}`, () => check.run(context));
     }
+  });
+  if (target === 'solutions') exerciseIntegrity(number);
+}
+
+function exerciseIntegrity(number: number): void {
+  const step = stepNumbered(number);
+  describe(`exercise integrity: the pristine steps/${step.stem}.ts runs like step ${number - 1}`, { concurrency: CONCURRENCY }, () => {
+    const context = makeContext(step, 'steps');
+    for (const check of CHECKS.filter((c) => c.step < number)) {
+      test(`passes [step ${check.step}] ${check.name}`, () => check.run(context));
+    }
+    test(`fails at least one check of step ${number}`, async () => {
+      const own = CHECKS.filter((c) => c.step === number);
+      for (const check of own) {
+        if (await check.run(context).then(() => false, () => true)) return; // one failing check is enough
+      }
+      assert.fail(`the pristine exercise already passes all ${own.length} checks of step ${number}: its TODOs give the answer away`);
+    });
   });
 }
