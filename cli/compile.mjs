@@ -9,7 +9,7 @@
 // Bundles are CommonJS: Node starts a CommonJS file ~30 ms sooner than an ES
 // module, twice per container (entry files therefore avoid top-level await).
 import { createHash } from 'node:crypto';
-import { accessSync, constants, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -77,7 +77,7 @@ export async function compile(entry) {
   const dir = cacheDir();
   const bundle = join(dir, `${name}.cjs`);
   const manifestPath = join(dir, `${name}.json`);
-  if (upToDate(manifestPath)) return bundle;
+  if (existsSync(bundle) && upToDate(manifestPath)) return bundle;
 
   const esbuild = await import('esbuild'); // only loaded on a cache miss
   const require = createRequire(join(REPO_ROOT, 'package.json'));

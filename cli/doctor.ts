@@ -242,8 +242,8 @@ function checkCgroupControllers(cgroups: Cgroups): Check {
       status: 'warn',
       detail: `${readOnly.join(' and ')} exist, but your cgroup is not delegated to you (it belongs to root)`,
       fix:
-        'Run step 5 as root (`sudo npm run step 5`). On cgroup v2 with systemd, ' +
-        '`systemd-run --user --scope -p Delegate=yes …` gives you a cgroup of your own.',
+        'Run steps 5–8 as root (`sudo npm run step 5`; with nvm: `sudo env "PATH=$PATH" npm run step 5`). ' +
+        'Steps 1–4 work without root.',
       blocks: { steps: [5], needs: 'root (cgroups are not delegated to you)' },
     };
   }
@@ -348,7 +348,9 @@ function summary(checks: Check[]): string {
   const needs = new Map<number, Set<string>>(); // held-back step → what it needs
   for (const check of checks) {
     if (check.status !== 'warn' || !check.blocks) continue;
-    for (const step of check.blocks.steps) needs.set(step, (needs.get(step) ?? new Set()).add(check.blocks.needs));
+    // Each step's runtime contains the ones before it: what holds step 5 back holds 6–8 back too.
+    const first = Math.min(...check.blocks.steps);
+    for (let step = first; step <= LAST_STEP; step++) needs.set(step, (needs.get(step) ?? new Set()).add(check.blocks.needs));
   }
   const allSteps = Array.from({ length: LAST_STEP }, (_, index) => index + 1);
   if (needs.size === 0) return chalk.green.bold(`Ready for steps ${stepRanges(allSteps)}`);

@@ -10,15 +10,20 @@ import { EXIT, WorkshopError } from '../lib/errors.js';
 import { execvp } from '../lib/libc.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import { exerciseFile, solutionFile, type Step } from '../lib/steps.js';
+import { pristineExercise } from '../lib/exercises.js';
 import { compile } from './compile.mjs';
 import { main, requireStep } from './common.js';
 import { userNamespaceBlocker } from '../lib/privileges.js';
 
-/** `TODO(step N)` lines still in the participant's file: file:line of the first one. */
-export function pendingTodo(file: string, step: Step): string | undefined {
-  const lines = readFileSync(file, 'utf8').split('\n');
-  const index = lines.findIndex((line) => line.includes(`TODO(step ${step.number})`));
-  return index === -1 ? undefined : `${relative(process.cwd(), file) || file}:${index + 1}`;
+/**
+ * file:line of the first TODO when the participant's file is still the
+ * pristine exercise (an edited file is the participant's business).
+ */
+export function untouchedExercise(file: string, step: Step): string | undefined {
+  const source = readFileSync(file, 'utf8');
+  if (source !== pristineExercise(step)) return undefined;
+  const line = source.split('\n').findIndex((text) => text.includes(`TODO(step ${step.number})`)) + 1;
+  return `${relative(process.cwd(), file) || file}:${line}`;
 }
 
 /**
@@ -61,10 +66,11 @@ main(async () => {
   if (!existsSync(file)) {
     throw new WorkshopError(`${relative(REPO_ROOT, file)} is missing.`, `Restore it with \`npm run reset ${step.number}\`.`, EXIT.usage);
   }
-  const todo = useSolution ? undefined : pendingTodo(file, step);
+  const todo = useSolution ? undefined : untouchedExercise(file, step);
   if (todo) {
+    const behaviour = step.number === 1 ? 'it does not run the command yet' : `it runs like step ${step.number - 1}`;
     process.stderr.write(
-      chalk.yellow(`● ${todo}: step ${step.number} is not done yet, so this runs like step ${step.number - 1}. `) +
+      chalk.yellow(`● ${todo}: step ${step.number} is still the untouched exercise, so ${behaviour}. `) +
         chalk.dim(`(npm run hint ${step.number}, or --solution for the reference)\n`),
     );
   }

@@ -99,11 +99,12 @@ function cgroupError(what: string, error: unknown): WorkshopError {
     return new WorkshopError(
       `${message}: cgroups need root`,
       'You are running rootless (in a user namespace): the cgroup file system belongs to the real root, and this ' +
-        'runtime does not use systemd cgroup delegation. Run steps 5 and later as root: `sudo npm run step 5`. ' +
+        'runtime does not use systemd cgroup delegation. Run steps 5 and later as root: `sudo npm run step N` ' +
+        '(with nvm: `sudo env "PATH=$PATH" npm run step N`). ' +
         'Steps 1–4 work without root.',
     );
   }
-  if (code === 'EACCES' || code === 'EPERM') return new WorkshopError(message, 'Creating cgroups needs root: `sudo npm run step 5`.');
+  if (code === 'EACCES' || code === 'EPERM') return new WorkshopError(message, 'Creating cgroups needs root: `sudo npm run step N`.');
   if (code === 'EROFS') {
     return new WorkshopError(`${message}: the cgroup file system is mounted read-only`, 'Inside a container? Start it with --privileged (a writable /sys/fs/cgroup), or use a Linux VM.');
   }

@@ -37,8 +37,9 @@ export function errnoName(code: number): string {
 }
 
 const PRIVILEGES =
-  'Namespaces and mounts need root (CAP_SYS_ADMIN). Use `npm run step N`, which enters a user namespace ' +
-  'for you when you are not root, or run with sudo. `npm run doctor` shows what this machine allows.';
+  'Namespaces and mounts need CAP_SYS_ADMIN. Not root? Use `npm run step N`, which enters a user namespace ' +
+  'for you, or run with sudo. Root already? Then this process lacks the capability (a container started ' +
+  'without --privileged?). `npm run doctor` shows what this machine allows.';
 
 /** The hint for a failed call: what this errno usually means for this call. */
 const HINTS: Record<string, string> = {
@@ -50,10 +51,12 @@ const HINTS: Record<string, string> = {
     'The limit on namespaces was reached (see /proc/sys/user/max_*_namespaces); a value of 0 disables that namespace type.',
   'sethostname EPERM':
     'Changing the hostname needs CAP_SYS_ADMIN in the UTS namespace. Did the parent unshare(CLONE_NEWUTS) ' +
-    'before spawning the child? (Or capabilities were dropped: that is step 8 working.)',
+    'before spawning the child?',
   'sethostname EINVAL': 'Hostnames are at most 64 characters.',
   'mount EPERM': PRIVILEGES + ' Inside a user namespace, some file systems (and some flag changes) cannot be mounted.',
-  'mount ENOENT': 'The mount point does not exist: the root filesystem needs /proc and /dev folders (`npm run rootfs` makes them).',
+  'mount ENOENT':
+    'The mount point (or the source) does not exist. Before pivot_root, paths are the host\'s: mount onto ' +
+    '`${rootfs}/proc`, not `/proc`. The rootfs needs empty /proc and /dev folders (`npm run rootfs` makes them).',
   'mount EINVAL':
     'The kernel rejected this mount: the source may not be a mount point, the flags may not fit together, ' +
     'or the file system type is wrong. For an overlay: upperdir and workdir must be on the same file system, ' +
@@ -64,7 +67,9 @@ const HINTS: Record<string, string> = {
     'pivot_root needs the new root to be a mount point (bind-mount the rootfs onto itself first) and the ' +
     'current root must not be a shared mount: make `/` private first with mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL).',
   'pivot_root EPERM': PRIVILEGES,
-  'pivot_root EBUSY': 'The new root or put_old is already in use as a root.',
+  'pivot_root EBUSY':
+    'The new root is not a mount point of its own: bind-mount the rootfs onto itself first ' +
+    '(mount(rootfs, rootfs, "", MS_BIND | MS_REC)), then chdir(rootfs) and pivotRoot(".", ".").',
   'chdir ENOENT': 'That folder does not exist.',
   'execvp ENOENT':
     'The command was not found in the container. From step 4 on, the container only sees its own root ' +

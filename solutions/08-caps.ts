@@ -104,7 +104,7 @@ runtime({
       mount(path, path, '', MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
     }
     // END TODO
-    // TODO(step 8): drop the dangerous capabilities from the bounding set, last thing before execvp (the mounts above needed them).
+    // TODO(step 8): drop the dangerous capabilities from the bounding set, just before execvp, so the command starts without them.
     // hint: prctl(PR_CAPBSET_DROP, <number>, <label for --trace>) drops one capability; lib/capabilities.ts lists which, and why.
     // hint: for (const capability of dangerousCapabilities()) prctl(PR_CAPBSET_DROP, capability.number, `PR_CAPBSET_DROP, ${capability.name}`);
     // The bounding set caps what any program this process execs can have: root's

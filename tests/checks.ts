@@ -68,6 +68,12 @@ function expectSuccess(result: RunResult): void {
   expectEqual('exit status', 0, result.status, result);
 }
 
+/** A long list, cut for a one-line message. */
+function summarize(items: string[], shown = 8): string {
+  const head = items.slice(0, shown).join(', ');
+  return items.length > shown ? `${head}, … (${items.length} in all)` : head;
+}
+
 /** How many host processes run exactly this command line. */
 function hostProcesses(argv: string[]): number {
   const wanted = argv.join('\0') + '\0';
@@ -252,6 +258,21 @@ export const CHECKS: Check[] = [
   },
   {
     step: 4,
+    name: 'the old root is detached: only the container\'s own mounts are left',
+    hint: "After pivotRoot('.', '.'), the host's root sits on top of the new one: umount2('.', MNT_DETACH) detaches it, and every host mount with it.",
+    async run({ run }) {
+      const result = await run(['cat', '/proc/self/mountinfo']);
+      expectSuccess(result);
+      const mountPoints = lines(result.stdout).map((line) => line.split(' ')[4] ?? '');
+      const roots = mountPoints.filter((point) => point === '/').length;
+      const foreign = mountPoints.filter((point) => point !== '/' && !/^\/(proc|dev|sys)(\/|$)/.test(point));
+      if (roots !== 1 || foreign.length > 0) {
+        throw new CheckFailure('mount points inside', 'one "/" and mounts under /proc, /dev and /sys only', summarize(mountPoints), result);
+      }
+    },
+  },
+  {
+    step: 4,
     name: 'ps shows only the container, the command as PID 1',
     hint: 'Mount a new proc on <rootfs>/proc in the child (it is in the new PID namespace) before pivot_root.',
     async run({ run }) {
@@ -259,7 +280,7 @@ export const CHECKS: Check[] = [
       expectSuccess(result);
       const processes = lines(result.stdout).map((line) => line.trim().replace(/\s+/, ' '));
       const onlyTheContainer = processes.length === 2 && processes.includes('1 sh') && processes.some((p) => /^\d+ ps$/.test(p));
-      if (!onlyTheContainer) throw new CheckFailure('`ps -e` inside to list', '"1 sh" and ps itself', processes.join(', '), result);
+      if (!onlyTheContainer) throw new CheckFailure('`ps -e` inside to list', '"1 sh" and ps itself', summarize(processes), result);
     },
   },
   {

@@ -65,6 +65,10 @@ export async function runContainer(step: Step, target: Target, command: string[]
     const { uid, gid } = options.asUser;
     argv = [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'unshare', '--user', '--map-root-user', '--', program, ...argv];
     program = 'setpriv';
+  } else if (process.getuid?.() !== 0) {
+    // `npm run check` without root: the runtime needs a user namespace, as with `npm run step`.
+    argv = ['--user', '--map-root-user', '--', program, ...argv];
+    program = 'unshare';
   }
   return new Promise((resolve, reject) => {
     const child = spawn(program, argv, {

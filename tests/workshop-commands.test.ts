@@ -51,7 +51,7 @@ describe('npm run step', () => {
   test('an unfinished exercise says so, with the TODO line, and runs like the step before', () => {
     const { status, output } = workshop('step', '3', 'sh', '-c', 'echo pid=$$');
     assert.equal(status, 0);
-    assert.match(output, /steps\/03-pid\.ts:\d+: step 3 is not done yet, so this runs like step 2/);
+    assert.match(output, /steps\/03-pid\.ts:\d+: step 3 is still the untouched exercise, so it runs like step 2/);
     assert.doesNotMatch(output, /pid=1\n/);
   });
 
@@ -59,7 +59,7 @@ describe('npm run step', () => {
     const { status, output } = workshop('step', '3', '--solution', 'sh', '-c', 'echo pid=$$');
     assert.equal(status, 0);
     assert.match(output, /pid=1\n/);
-    assert.doesNotMatch(output, /not done yet/);
+    assert.doesNotMatch(output, /untouched exercise/);
   });
 
   test('--trace shows the kernel calls with decoded flags', () => {
