@@ -361,7 +361,8 @@ describe('checkRootfs', () => {
 
 describe('cli', () => {
   function cli(...args: string[]) {
-    return spawnSync(process.execPath, ['--import', 'tsx', 'rootfs-builder/cli.ts', ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
+    // As `npm run rootfs` runs it: through the compile cache.
+    return spawnSync(process.execPath, ['cli/launch.mjs', 'cli/rootfs.ts', ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
   }
 
   test('imports a tarball, and --force replaces the target', () => {
