@@ -53,10 +53,11 @@ describe('argv marshalling', () => {
     assert.doesNotMatch(result.stderr, /\n\s+at /);
   });
   test('execvp of a file that is not executable exits 126', () => {
-    const file = `${mkdtempSync(`${tmpdir()}/cfs-libc-`)}/not-executable`;
+    const folder = mkdtempSync(`${tmpdir()}/cfs-libc-`);
+    const file = `${folder}/not-executable`;
     writeFileSync(file, 'echo never\n', { mode: 0o644 });
     const result = spawnSync(process.execPath, ['--import', 'tsx', 'tests/fixtures/exec.ts', file], { cwd: REPO_ROOT, encoding: 'utf8' });
-    rmSync(file);
+    rmSync(folder, { recursive: true });
     assert.equal(result.status, 126);
     assert.match(result.stderr, /EACCES/);
   });
