@@ -2,8 +2,9 @@
 // progress/reset/diff, their output and exit codes. Runs in a copy of the
 // repository so that it never touches your own steps/ or progress.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { plainSolution } from '../lib/exercises.js';
@@ -144,5 +145,24 @@ describe('npm run check, hint, progress, reset, diff', { concurrency: false }, (
     assert.equal(status, 0);
     assert.match(output, /^- +unshare\(CLONE_NEWUTS\);$/m);
     assert.match(output, /^\+ +unshare\(CLONE_NEWUTS \| CLONE_NEWPID\);$/m);
+  });
+
+  test('watch re-checks when the file is saved (polling fallback)', { timeout: 60_000 }, async () => {
+    const watcher = spawn(process.execPath, ['cli/launch.mjs', 'cli/watch.ts', '2', '--poll'], { cwd: copy, env: { ...process.env, FORCE_COLOR: '0' } });
+    let output = '';
+    watcher.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const checks = () => output.split('Checking step 2').length - 1;
+    const until = async (condition: () => boolean) => {
+      while (!condition()) await sleep(50);
+    };
+    try {
+      await until(() => /Watching steps\/02-uts\.ts \(polling\)/.test(output));
+      assert.equal(checks(), 1);
+      await sleep(600); // the polling interval is 500 ms: make the new mtime a different one
+      utimesSync(`${copy}/steps/02-uts.ts`, new Date(), new Date());
+      await until(() => checks() === 2);
+    } finally {
+      watcher.kill();
+    }
   });
 });
