@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** @type {string | undefined} */
@@ -90,7 +90,7 @@ export async function compile(entry) {
     write: false,
     metafile: true,
     absWorkingDir: REPO_ROOT,
-    define: { BUNDLED_REPO_ROOT: JSON.stringify(REPO_ROOT) },
+    define: { BUNDLED_REPO_ROOT: JSON.stringify(REPO_ROOT), BUNDLED_ENTRY: JSON.stringify(relative(REPO_ROOT, source)) },
     logLevel: 'silent',
     plugins: [
       {

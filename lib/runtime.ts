@@ -8,11 +8,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { basename, isAbsolute, resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { PR_SET_PDEATHSIG } from './constants.js';
 import { EXIT, WorkshopError, reportError } from './errors.js';
 import { prctl } from './libc.js';
-import { DEFAULT_ROOTFS } from './paths.js';
+import { DEFAULT_ROOTFS, REPO_ROOT } from './paths.js';
 import { traceNote } from './trace.js';
 
 /** Everything a step needs to know about the container it runs. */
@@ -115,8 +115,16 @@ export function spawnChild(container: Container): Promise<number> {
   const child = spawn(process.execPath, [...process.execArgv, self, 'child', ...childArguments(container)], {
     stdio: 'inherit',
   });
-  traceNote(`spawn(node, [${JSON.stringify(basename(self))}, "child", …]) → pid ${child.pid ?? "?"}`);
+  traceNote(`spawn(node, [${JSON.stringify(sourceOf(self))}, "child", …]) → pid ${child.pid ?? '?'}`);
   return supervise(child);
+}
+
+// Set by cli/compile.mjs in a compiled bundle: the .ts file it was built from.
+declare const BUNDLED_ENTRY: string | undefined;
+
+/** The runtime's source file, as the participant knows it (not the compiled bundle's name). */
+function sourceOf(self: string): string {
+  return typeof BUNDLED_ENTRY === 'string' ? BUNDLED_ENTRY : relative(REPO_ROOT, self);
 }
 
 /** How long a container may take to act on SIGTERM/SIGINT before it is killed. */
