@@ -323,7 +323,7 @@ export const CHECKS: Check[] = [
       });
       const started = lines(result.stdout).filter((line) => line === 'started').length;
       if (started >= 20) {
-        throw new CheckFailure('background processes started with --pids-max 20', 'fewer than 20 (the shell counts too)', `${started} of 50`, result);
+        throw new CheckFailure('the number of `sleep`s a loop of 50 could start under --pids-max 20 to be', 'under 20 (the shell counts too)', `${started}: no limit`, result);
       }
       if (!/fork|resource temporarily unavailable/i.test(result.stderr)) {
         throw new CheckFailure('the shell to report', 'a failed fork', JSON.stringify(result.stderr), result);
@@ -344,8 +344,8 @@ export const CHECKS: Check[] = [
         run(['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'], { options: ['--memory', '32M'] }),
         run(['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=8M', 'count=1'], { options: ['--memory', '32M'] }),
       ]);
-      expectEqual('exit status of dd with a 64M buffer under --memory 32M', 137, over.status, over);
-      expectEqual('exit status of dd with an 8M buffer under --memory 32M', 0, under.status, under);
+      expectEqual('dd with a 64M buffer under --memory 32M to be OOM-killed: exit status', 137, over.status, over);
+      expectEqual('dd with an 8M buffer under --memory 32M to succeed: exit status', 0, under.status, under);
     },
   },
   {
