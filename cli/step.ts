@@ -13,7 +13,7 @@ import { exerciseFile, solutionFile, type Step } from '../lib/steps.js';
 import { pristineExercise } from '../lib/exercises.js';
 import { compile } from './compile.mjs';
 import { main, requireStep } from './common.js';
-import { userNamespaceBlocker } from '../lib/privileges.js';
+import { inUserNamespace, userNamespaceBlocker } from '../lib/privileges.js';
 
 /**
  * file:line of the first TODO when the participant's file is still the
@@ -35,7 +35,8 @@ function reexecInUserNamespace(bundle: string, args: string[]): never {
   const blocker = userNamespaceBlocker();
   if (blocker) throw new WorkshopError('you are not root, and this machine does not allow user namespaces.', blocker);
   process.env.CFS_ROOTLESS = '1';
-  return execvp('unshare', ['unshare', '--user', '--map-root-user', '--', process.execPath, bundle, 'run', ...args]);
+  const command = inUserNamespace([process.execPath, bundle, 'run', ...args]);
+  return execvp(command[0]!, command);
 }
 
 /** Options of the runtime that take a value, to find where the command starts. */

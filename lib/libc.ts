@@ -167,8 +167,6 @@ export function cStringArray(strings: readonly string[]): Buffer {
   return pointers;
 }
 
-const ENOENT_OR_EACCES = { ENOENT: constants.errno.ENOENT, EACCES: constants.errno.EACCES };
-
 function foundInPath(file: string): boolean {
   return (process.env.PATH ?? '/usr/bin:/bin').split(':').some((folder) => existsSync(`${folder || '.'}/${file}`));
 }
@@ -183,7 +181,8 @@ export function execvp(file: string, argv: readonly string[]): never {
   traceNoReturn('execvp', args, '→ the command replaces this process');
   const result = c.execvp([file, cStringArray(argv)]);
   // execvp says EACCES when the program is nowhere in PATH but one PATH folder was unreadable: that is "not found".
-  if (result.errnoCode === ENOENT_OR_EACCES.EACCES && !file.includes('/') && !foundInPath(file)) result.errnoCode = ENOENT_OR_EACCES.ENOENT;
+  const { EACCES, ENOENT } = constants.errno;
+  if (result.errnoCode === EACCES && !file.includes('/') && !foundInPath(file)) result.errnoCode = ENOENT;
   check('execvp', args, result); // execvp only comes back on failure: this throws
   throw new Error('unreachable: execvp returned without an error');
 }

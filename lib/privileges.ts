@@ -1,18 +1,24 @@
 // Root, or a user namespace: what lets this user create containers.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readIfExists, unshareVersion } from './machine.js';
 
 function sysctl(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
+  return readIfExists(path)?.trim();
+}
+
+/**
+ * `command` run in a new user namespace where this user is root, entered by
+ * util-linux's single-threaded `unshare` before the command starts (Node,
+ * multi-threaded, cannot unshare CLONE_NEWUSER itself).
+ */
+export function inUserNamespace(command: readonly string[]): string[] {
+  return ['unshare', '--user', '--map-root-user', '--', ...command];
 }
 
 /** True when util-linux's `unshare` can put this user in a user namespace mapped to root. */
 export function userNamespacesWork(): boolean {
-  return spawnSync('unshare', ['--user', '--map-root-user', 'true'], { stdio: 'ignore' }).status === 0;
+  const [program, ...args] = inUserNamespace(['true']);
+  return spawnSync(program!, args, { stdio: 'ignore' }).status === 0;
 }
 
 /**
@@ -22,7 +28,7 @@ export function userNamespacesWork(): boolean {
 export function userNamespaceBlocker(): string | undefined {
   if (userNamespacesWork()) return undefined;
   const options = 'Run as root (sudo npm run step N) or allow unprivileged user namespaces';
-  if (spawnSync('unshare', ['--version'], { stdio: 'ignore' }).error) {
+  if (unshareVersion() === undefined) {
     return `${options}: util-linux's \`unshare\` command is missing (install the util-linux package).`;
   }
   if (sysctl('/proc/sys/kernel/unprivileged_userns_clone') === '0') {

@@ -3,11 +3,10 @@
 // cannot set the container up, 126/127 for the command itself.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { after, describe, test } from 'node:test';
-import { REPO_ROOT } from '../lib/paths.js';
-import { runContainer, stepNumbered } from './harness.js';
+import { copyOfRepository, runContainer, stepNumbered } from './harness.js';
 
 const step4 = stepNumbered(4);
 const scratch = mkdtempSync(`${tmpdir()}/cfs-bad-input-`);
@@ -95,10 +94,8 @@ describe('options', () => {
 
 describe('a missing rootfs', () => {
   test('is built automatically, offline, on the first run', async () => {
-    const copy = mkdtempSync(`${tmpdir()}/cfs-no-rootfs-`);
+    const copy = copyOfRepository({ withRootfs: false });
     try {
-      for (const entry of ['cli', 'lib', 'rootfs-builder', 'solutions', 'steps', 'package.json']) cpSync(`${REPO_ROOT}/${entry}`, `${copy}/${entry}`, { recursive: true });
-      symlinkSync(`${REPO_ROOT}/node_modules`, `${copy}/node_modules`);
       const result = spawnSync(process.execPath, ['cli/launch.mjs', 'cli/step.ts', '4', '--solution', '--', 'sh', '-c', 'echo inside'], {
         cwd: copy,
         encoding: 'utf8',

@@ -6,12 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { hostname as hostHostname, tmpdir } from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { capabilitiesIn, dangerousCapabilities } from '../lib/capabilities.js';
 import { CGROUP_PARENT, Cgroup, cgroupLayout } from '../lib/cgroups.js';
 import { layersOf } from '../lib/overlay.js';
 import { DEFAULT_ROOTFS } from '../lib/paths.js';
-import { lines, runContainer, type RunOptions, type RunResult, type Target } from './harness.js';
+import { hostProcesses, lines, runContainer, waitFor, type RunOptions, type RunResult, type Target } from './harness.js';
 import type { Step } from '../lib/steps.js';
 
 export interface Check {
@@ -74,32 +73,11 @@ function summarize(items: string[], shown = 8): string {
   return items.length > shown ? `${head}, … (${items.length} in all)` : head;
 }
 
-/** How many host processes run exactly this command line. */
-function hostProcesses(argv: string[]): number {
-  const wanted = argv.join('\0') + '\0';
-  let count = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8') === wanted) count++;
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return count;
-}
-
 /** The pid of a process that has exited (for fake leftovers of a killed run). */
 function deadPid(): number {
   const { pid } = spawnSync('true');
   if (pid === undefined) throw new Error('could not start `true`');
   return pid;
-}
-
-/** Poll `condition` every 20 ms; false if it is still false after `timeoutMs`. */
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  for (const start = Date.now(); Date.now() - start < timeoutMs; await sleep(20)) if (condition()) return true;
-  return condition();
 }
 
 /** The interface names in /proc/net/dev ("  eth0: 1234 ..." after two header lines). */
@@ -328,7 +306,7 @@ export const CHECKS: Check[] = [
       if (!/fork|resource temporarily unavailable/i.test(result.stderr)) {
         throw new CheckFailure('the shell to report', 'a failed fork', JSON.stringify(result.stderr), result);
       }
-      const left = hostProcesses(['sleep', sleep]);
+      const left = hostProcesses(['sleep', sleep]).length;
       if (left > 0) throw new CheckFailure(`\`sleep ${sleep}\` processes on the host after the run`, 'none', String(left), result);
     },
   },

@@ -1,7 +1,11 @@
 // Running containers from the tests, the way a participant would.
 import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { compile } from '../cli/compile.mjs';
 import { REPO_ROOT } from '../lib/paths.js';
+import { inUserNamespace } from '../lib/privileges.js';
 import { STEPS, exerciseFile, solutionFile, type Step } from '../lib/steps.js';
 
 /** Which runtime files the checks run against: the reference, or the participant's. */
@@ -59,19 +63,16 @@ export function reproduceCommand(step: Step, target: Target, args: readonly stri
 export async function runContainer(step: Step, target: Target, command: string[], options: RunOptions = {}): Promise<RunResult> {
   const bundle = await compile(runtimeFile(step, target));
   const args = [...(options.options ?? []), '--', ...command];
-  let program = process.execPath;
-  let argv = [bundle, 'run', ...args];
+  let invocation = [process.execPath, bundle, 'run', ...args];
+  // Without root, the runtime needs a user namespace, as with `npm run step`.
+  if (options.asUser || process.getuid?.() !== 0) invocation = inUserNamespace(invocation);
   if (options.asUser) {
     const { uid, gid } = options.asUser;
-    argv = [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'unshare', '--user', '--map-root-user', '--', program, ...argv];
-    program = 'setpriv';
-  } else if (process.getuid?.() !== 0) {
-    // `npm run check` without root: the runtime needs a user namespace, as with `npm run step`.
-    argv = ['--user', '--map-root-user', '--', program, ...argv];
-    program = 'unshare';
+    invocation = ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', ...invocation];
   }
+  const [program, ...argv] = invocation;
   return new Promise((resolve, reject) => {
-    const child = spawn(program, argv, {
+    const child = spawn(program!, argv, {
       cwd: REPO_ROOT,
       env: { ...process.env, TRACE: '', FORCE_COLOR: '0', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -99,4 +100,40 @@ export async function runContainer(step: Step, target: Target, command: string[]
 /** Lines of output, without the trailing empty one. */
 export function lines(text: string): string[] {
   return text.split('\n').filter((line, index, all) => !(index === all.length - 1 && line === ''));
+}
+
+/** Host pids of the processes whose command line is exactly `argv`. */
+export function hostProcesses(argv: string[]): number[] {
+  const wanted = argv.join('\0') + '\0';
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === wanted;
+      } catch {
+        return false; // exited meanwhile
+      }
+    })
+    .map(Number);
+}
+
+/** Poll `condition` every 20 ms; false if it is still false after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  for (const start = Date.now(); Date.now() - start < timeoutMs; await sleep(20)) if (condition()) return true;
+  return condition();
+}
+
+/**
+ * A copy of the repository in a temporary folder, for tests that change files
+ * or state (steps/, .workshop/, a missing rootfs/). node_modules is shared, and
+ * so is rootfs/ unless `withRootfs` is false. The caller removes the folder.
+ */
+export function copyOfRepository({ withRootfs = true } = {}): string {
+  const copy = mkdtempSync(`${tmpdir()}/cfs-repo-`);
+  for (const entry of ['cli', 'lib', 'rootfs-builder', 'solutions', 'steps', 'tests', 'package.json']) {
+    cpSync(`${REPO_ROOT}/${entry}`, `${copy}/${entry}`, { recursive: true });
+  }
+  symlinkSync(`${REPO_ROOT}/node_modules`, `${copy}/node_modules`);
+  if (withRootfs) symlinkSync(`${REPO_ROOT}/rootfs`, `${copy}/rootfs`);
+  return copy;
 }

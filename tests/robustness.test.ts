@@ -10,32 +10,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { compile } from '../cli/compile.mjs';
 import { DEFAULT_ROOTFS } from '../lib/paths.js';
 import { STEPS } from '../lib/steps.js';
-import { lines, runContainer, runtimeFile, stepNumbered } from './harness.js';
+import { hostProcesses, lines, runContainer, runtimeFile, stepNumbered, waitFor } from './harness.js';
 
 const latest = STEPS[STEPS.length - 1]!;
 const step4 = stepNumbered(4);
 
-/** Host pids of processes whose command line is exactly `argv`. */
-function processesRunning(argv: string[]): number[] {
-  const wanted = argv.join('\0') + '\0';
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === wanted;
-      } catch {
-        return false; // gone meanwhile
-      }
-    })
-    .map(Number);
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
+/** Wait for `condition`, or fail naming what did not happen. */
+async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  if (!(await waitFor(condition, timeoutMs))) throw new Error(`timed out waiting for ${what}`);
 }
 
 function exited(child: ChildProcess): Promise<{ status: number | null; signal: NodeJS.Signals | null }> {
@@ -62,19 +44,19 @@ describe('signals', { concurrency: 2 }, () => {
     test(`${signal} ends a PID 1 that has no handler for it, and nothing is left running`, async () => {
       const sleeper = uniqueSleep();
       const runtime = await startRuntime(sleeper);
-      await waitFor(() => processesRunning(sleeper).length === 1, 'the container to start');
+      await waitUntil(() => hostProcesses(sleeper).length === 1, 'the container to start');
       runtime.kill(signal);
       const { status } = await exited(runtime);
       // sleep as PID 1 ignores the signal: the runtime escalates to SIGKILL (128 + 9).
       assert.equal(status, 137);
-      assert.deepEqual(processesRunning(sleeper), []);
+      assert.deepEqual(hostProcesses(sleeper), []);
     });
   }
 
   test('SIGTERM reaches a PID 1 that handles it, which exits on its own terms', async () => {
     const sleeper = uniqueSleep();
     const runtime = await startRuntime(['sh', '-c', `trap "exit 42" TERM; ${sleeper.join(' ')} & wait`]);
-    await waitFor(() => processesRunning(sleeper).length === 1, 'the container to start'); // the trap is set by then
+    await waitUntil(() => hostProcesses(sleeper).length === 1, 'the container to start'); // the trap is set by then
     runtime.kill('SIGTERM');
     assert.equal((await exited(runtime)).status, 42);
   });
@@ -82,10 +64,10 @@ describe('signals', { concurrency: 2 }, () => {
   test('a runtime killed with SIGKILL takes its whole container with it', async () => {
     const [first, second] = [uniqueSleep(), uniqueSleep()];
     const runtime = await startRuntime(['sh', '-c', `${first.join(' ')} & ${second.join(' ')}`]);
-    await waitFor(() => processesRunning(first).length === 1 && processesRunning(second).length === 1, 'the container to start');
+    await waitUntil(() => hostProcesses(first).length === 1 && hostProcesses(second).length === 1, 'the container to start');
     runtime.kill('SIGKILL');
     await exited(runtime);
-    await waitFor(() => processesRunning(first).length === 0 && processesRunning(second).length === 0, 'the container to be gone', 5_000);
+    await waitUntil(() => hostProcesses(first).length === 0 && hostProcesses(second).length === 0, 'the container to be gone', 5_000);
   });
 
   test('exit status 128+N when the command is killed by signal N', async () => {
@@ -93,8 +75,8 @@ describe('signals', { concurrency: 2 }, () => {
     assert.equal(result.status, 128 + 10, result.stderr); // from the shell: SIGUSR1 is 10
     const sleeper = uniqueSleep();
     const killedRuntime = await startRuntime(sleeper, stepNumbered(1));
-    await waitFor(() => processesRunning(sleeper).length === 1, 'the container to start');
-    for (const pid of processesRunning(sleeper)) process.kill(pid, 'SIGUSR2');
+    await waitUntil(() => hostProcesses(sleeper).length === 1, 'the container to start');
+    for (const pid of hostProcesses(sleeper)) process.kill(pid, 'SIGUSR2');
     assert.equal((await exited(killedRuntime)).status, 128 + 12);
   });
 });
@@ -108,10 +90,10 @@ describe('nothing leaks to the host', () => {
     assert.equal(failedSetup.status, 125, failedSetup.stderr); // sethostname EINVAL, after the mount namespace exists
     const sleeper = uniqueSleep();
     const runtime = await startRuntime(sleeper);
-    await waitFor(() => processesRunning(sleeper).length === 1, 'the container to start');
+    await waitUntil(() => hostProcesses(sleeper).length === 1, 'the container to start');
     runtime.kill('SIGKILL');
     await exited(runtime);
-    await waitFor(() => processesRunning(sleeper).length === 0, 'the container to be gone', 5_000);
+    await waitUntil(() => hostProcesses(sleeper).length === 0, 'the container to be gone', 5_000);
     assert.equal(hostMounts(), mountsBefore);
   });
 });
@@ -128,9 +110,9 @@ describe('an interactive shell on a terminal', () => {
     terminal.stdout.setEncoding('utf8').on('data', (chunk: string) => (screen += chunk));
     const type = async (keys: string, expect: RegExp): Promise<void> => {
       terminal.stdin.write(keys);
-      await waitFor(() => expect.test(screen), `${JSON.stringify(expect.source)} on the screen; it shows:\n${screen}`);
+      await waitUntil(() => expect.test(screen), `${JSON.stringify(expect.source)} on the screen; it shows:\n${screen}`);
     };
-    await waitFor(() => /container:\/# $/.test(screen), 'the prompt');
+    await waitUntil(() => /container:\/# $/.test(screen), 'the prompt');
     await type('sleep 300\n', /sleep 300\r?\n/);
     await sleep(300);
     await type('\x03', /\^C/); // Ctrl-C: the shell survives, the sleep does not

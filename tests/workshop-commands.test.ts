@@ -3,12 +3,11 @@
 // repository so that it never touches your own steps/ or progress.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { plainSolution } from '../lib/exercises.js';
-import { REPO_ROOT } from '../lib/paths.js';
+import { copyOfRepository } from './harness.js';
 
 let copy = '';
 
@@ -24,12 +23,7 @@ function workshop(command: string, ...args: string[]): { status: number | null; 
 }
 
 before(() => {
-  copy = mkdtempSync(`${tmpdir()}/cfs-workshop-`);
-  for (const entry of ['cli', 'lib', 'rootfs-builder', 'solutions', 'steps', 'tests', 'package.json']) {
-    cpSync(`${REPO_ROOT}/${entry}`, `${copy}/${entry}`, { recursive: true });
-  }
-  symlinkSync(`${REPO_ROOT}/node_modules`, `${copy}/node_modules`);
-  symlinkSync(`${REPO_ROOT}/rootfs`, `${copy}/rootfs`);
+  copy = copyOfRepository();
 });
 
 after(() => rmSync(copy, { recursive: true, force: true }));
