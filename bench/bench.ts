@@ -6,9 +6,9 @@
 // is reported as median and spread (min–max), and as a ratio to `node -e 0`.
 import chalk from 'chalk';
 import { spawnSync } from 'node:child_process';
-import { compile } from '../cli/compile.mjs';
+import { compile } from '../workshop/compile.mjs';
 import { REPO_ROOT } from '../lib/paths.js';
-import { STEPS, solutionFile } from '../lib/steps.js';
+import { STEPS, solutionFile } from '../workshop/steps.js';
 
 interface Case {
   name: string;

@@ -1,6 +1,6 @@
 // npm run check N — runs step N's checks (and the earlier steps') against the
 // participant's steps/ file. Exit 0 only if all pass. Never moves on by itself.
-import { checkStep } from './check-runner.js';
+import { checkStep } from '../workshop/check-runner.js';
 import { main, requireStep } from './common.js';
 
 main(async () => {

@@ -1,7 +1,7 @@
 // What the workshop commands (npm run step/check/hint/...) share.
 import chalk from 'chalk';
-import { EXIT, WorkshopError, reportError } from '../lib/errors.js';
-import { STEPS, findStep, type Step } from '../lib/steps.js';
+import { EXIT, WorkshopError, reportError } from '../lib/kernel/errors.js';
+import { STEPS, findStep, type Step } from '../workshop/steps.js';
 
 /** The list of steps, for usage messages. */
 export function stepList(): string {

@@ -5,9 +5,9 @@
 import chalk from 'chalk';
 import { structuredPatch } from 'diff';
 import { existsSync, readFileSync } from 'node:fs';
-import { plainSolution } from '../lib/exercises.js';
-import { STEPS, exerciseFile, solutionFile } from '../lib/steps.js';
-import { EXIT, WorkshopError } from '../lib/errors.js';
+import { plainSolution } from '../workshop/exercises.js';
+import { STEPS, exerciseFile, solutionFile } from '../workshop/steps.js';
+import { EXIT, WorkshopError } from '../lib/kernel/errors.js';
 import { main, requireStep } from './common.js';
 
 function readPlainSolution(stepNumber: number): string {

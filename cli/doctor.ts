@@ -11,9 +11,9 @@
 import chalk from 'chalk';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkRootfs } from '../rootfs-builder/check.js';
-import { PR_CAPBSET_READ } from '../lib/constants.js';
-import { EXIT, WorkshopError } from '../lib/errors.js';
+import { checkRootfs } from '../lib/container/rootfs.js';
+import { PR_CAPBSET_READ } from '../lib/kernel/constants.js';
+import { EXIT, WorkshopError } from '../lib/kernel/errors.js';
 import {
   CAP_SYS_ADMIN,
   LIMIT_CONTROLLERS,
@@ -32,9 +32,9 @@ import {
   type Cgroups,
   type NamespaceType,
   type ProbeResult,
-} from '../lib/machine.js';
+} from '../lib/host/machine.js';
 import { DEFAULT_ROOTFS, REPO_ROOT } from '../lib/paths.js';
-import { userNamespaceBlocker } from '../lib/privileges.js';
+import { userNamespaceBlocker } from '../lib/host/privileges.js';
 import { main } from './common.js';
 
 type Status = 'ok' | 'warn' | 'fail';
@@ -147,8 +147,8 @@ function checkPrivileges(): Check {
 /** Load ffi-rs and libc, and make one harmless call through them. */
 async function checkFfi(): Promise<Check> {
   try {
-    const { prctl } = await import('../lib/libc.js');
-    const { LIBC_PATH } = await import('../lib/ffi.js');
+    const { prctl } = await import('../lib/kernel/libc.js');
+    const { LIBC_PATH } = await import('../lib/kernel/ffi.js');
     const version = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/ffi-rs/package.json'), 'utf8')).version as string;
     const answer = prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 'PR_CAPBSET_READ, CAP_SYS_ADMIN');
     return {

@@ -1,13 +1,13 @@
 // npm run exercises [-- --check]
 //
-// Regenerates steps/0N-*.ts from solutions/0N-*.ts (see lib/exercises.ts).
+// Regenerates steps/0N-*.ts from solutions/0N-*.ts (see workshop/exercises.ts).
 // With --check, only reports which exercises are out of date (exit 1 if any).
 import chalk from 'chalk';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { pristineExercise } from '../lib/exercises.js';
+import { pristineExercise } from '../workshop/exercises.js';
 import { REPO_ROOT } from '../lib/paths.js';
-import { STEPS, exerciseFile } from '../lib/steps.js';
+import { STEPS, exerciseFile } from '../workshop/steps.js';
 import { main } from './common.js';
 
 main(() => {

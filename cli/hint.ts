@@ -1,8 +1,8 @@
 // npm run hint N — the next hint for step N, each more specific than the last.
-// The hints live next to the TODOs in solutions/0N-*.ts (see lib/exercises.ts).
+// The hints live next to the TODOs in solutions/0N-*.ts (see workshop/exercises.ts).
 import chalk from 'chalk';
-import { todosOf } from '../lib/exercises.js';
-import { readState, updateState } from '../lib/progress.js';
+import { todosOf } from '../workshop/exercises.js';
+import { readState, updateState } from '../workshop/progress.js';
 import { main, requireStep } from './common.js';
 
 main(() => {

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Run a TypeScript file fast: `node cli/launch.mjs <file.ts> [args...]`.
-// The file is bundled through the compile cache (cli/compile.mjs), then run in
+// The file is bundled through the compile cache (workshop/compile.mjs), then run in
 // this same process, as if node had been started on the bundle directly.
 import { createRequire } from 'node:module';
-import { compile } from './compile.mjs';
+import { compile } from '../workshop/compile.mjs';
 
 const [entry, ...args] = process.argv.slice(2);
 if (!entry) {

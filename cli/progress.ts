@@ -1,10 +1,10 @@
 // npm run progress — every step with its status, as `npm run check` last found it.
 import chalk from 'chalk';
 import { existsSync, readFileSync } from 'node:fs';
-import { pristineExercise } from '../lib/exercises.js';
-import { readState } from '../lib/progress.js';
-import { STEPS, exerciseFile } from '../lib/steps.js';
-import { progressBar } from './check-runner.js';
+import { pristineExercise } from '../workshop/exercises.js';
+import { readState } from '../workshop/progress.js';
+import { STEPS, exerciseFile } from '../workshop/steps.js';
+import { progressBar } from '../workshop/check-runner.js';
 import { main } from './common.js';
 
 main(() => {

@@ -2,10 +2,10 @@
 import chalk from 'chalk';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { pristineExercise } from '../lib/exercises.js';
+import { pristineExercise } from '../workshop/exercises.js';
 import { REPO_ROOT } from '../lib/paths.js';
-import { WORKSHOP_DIR, updateState } from '../lib/progress.js';
-import { exerciseFile } from '../lib/steps.js';
+import { WORKSHOP_DIR, updateState } from '../workshop/progress.js';
+import { exerciseFile } from '../workshop/steps.js';
 import { main, requireStep } from './common.js';
 
 main(() => {

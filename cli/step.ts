@@ -6,14 +6,15 @@ import chalk from 'chalk';
 import { existsSync, readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { createRequire } from 'node:module';
-import { EXIT, WorkshopError } from '../lib/errors.js';
-import { execvp } from '../lib/libc.js';
+import { EXIT, WorkshopError } from '../lib/kernel/errors.js';
+import { execvp } from '../lib/kernel/libc.js';
 import { REPO_ROOT } from '../lib/paths.js';
-import { exerciseFile, solutionFile, type Step } from '../lib/steps.js';
-import { pristineExercise } from '../lib/exercises.js';
-import { compile } from './compile.mjs';
+import { exerciseFile, solutionFile, type Step } from '../workshop/steps.js';
+import { pristineExercise } from '../workshop/exercises.js';
+import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
+import { compile } from '../workshop/compile.mjs';
 import { main, requireStep } from './common.js';
-import { inUserNamespace, userNamespaceBlocker } from '../lib/privileges.js';
+import { inUserNamespace, userNamespaceBlocker } from '../lib/host/privileges.js';
 
 /**
  * file:line of the first TODO when the participant's file is still the
@@ -75,6 +76,7 @@ main(async () => {
         chalk.dim(`(npm run hint ${step.number}, or --solution for the reference)\n`),
     );
   }
+  ensureDefaultRootfs(); // built once, the first time any step runs
   const bundle = await compile(file);
   if (process.getuid?.() !== 0) reexecInUserNamespace(bundle, args);
   // Become the step's runtime, in this process: `<bundle> run <args>`.

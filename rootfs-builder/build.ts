@@ -7,12 +7,14 @@
 // libraries and the loader: each is copied to the same absolute path inside
 // the rootfs, and the programs go to /bin.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join, posix, resolve } from 'node:path';
-import { WorkshopError } from '../lib/errors.js';
+import chalk from 'chalk';
+import { WorkshopError } from '../lib/kernel/errors.js';
+import { DEFAULT_ROOTFS } from '../lib/paths.js';
 import { lstatIfExists, makeDirs, makeParents, replaceFile, RUNTIME_DIRS } from './safe-fs.js';
 
-export { checkRootfs, type RootfsCheck } from './check.js';
+export { checkRootfs, type RootfsCheck } from '../lib/container/rootfs.js';
 export { importTarball, type ImportOptions, type ImportReport } from './import.js';
 
 /** The programs a participant types in the container. All but sh are skipped if the host lacks them. */
@@ -41,6 +43,16 @@ const ETC_FILES: Readonly<Record<string, string>> = {
     'ID=cfs-workshop\n' +
     'PRETTY_NAME="containers-from-scratch workshop rootfs (programs copied from the host)"\n',
 };
+
+/**
+ * The repository's own rootfs/ is built (offline, from the host's programs)
+ * the first time a workshop command needs it: `npm run step`, `npm run check`.
+ */
+export function ensureDefaultRootfs(): void {
+  if (lstatIfExists(DEFAULT_ROOTFS)) return;
+  writeSync(2, chalk.dim(`rootfs/ is missing: building it now (once) with the host's programs…\n`));
+  buildRootfs(DEFAULT_ROOTFS);
+}
 
 export interface BuildOptions {
   log?: (line: string) => void;

@@ -8,7 +8,7 @@ import { readdirSync, realpathSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { reportError, WorkshopError } from '../lib/errors.js';
+import { reportError, WorkshopError } from '../lib/kernel/errors.js';
 import { DEFAULT_ROOTFS } from '../lib/paths.js';
 import { buildRootfs, checkRootfs, importTarball } from './build.js';
 import { lstatIfExists } from './safe-fs.js';

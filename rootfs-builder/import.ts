@@ -9,8 +9,8 @@
 // to the target only once complete.
 import { chmodSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { WorkshopError } from '../lib/errors.js';
-import { checkRootfs } from './check.js';
+import { WorkshopError } from '../lib/kernel/errors.js';
+import { checkRootfs } from '../lib/container/rootfs.js';
 import { lstatIfExists, makeDirs, makeParents, RUNTIME_DIRS } from './safe-fs.js';
 import { decompress, readTar, type TarEntry } from './tar.js';
 

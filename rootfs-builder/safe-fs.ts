@@ -5,22 +5,15 @@
 // opened from the host, follows rootfs/etc if it is a symlink to /etc: and
 // that is the host's /etc. So every write here checks, folder by folder, that
 // it does not go through a symlink.
-import { chmodSync, lstatSync, mkdirSync, renameSync, rmSync, type Stats } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { lstatIfExists } from '../lib/container/rootfs.js';
 import { join } from 'node:path';
-import { WorkshopError } from '../lib/errors.js';
+import { WorkshopError } from '../lib/kernel/errors.js';
 
 /** The folders every root filesystem needs: the runtime mounts /proc, /dev and /sys onto them; programs write to /tmp. */
 export const RUNTIME_DIRS: Readonly<Record<string, number>> = { proc: 0o755, dev: 0o755, sys: 0o755, tmp: 0o1777 };
 
-/** lstat, or undefined when the path (or one of its folders) does not exist. */
-export function lstatIfExists(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (error) {
-    if (['ENOENT', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '')) return undefined;
-    throw error;
-  }
-}
+export { lstatIfExists } from '../lib/container/rootfs.js';
 
 /**
  * `mkdir -p` for the folders above root/relative, refusing to go through a

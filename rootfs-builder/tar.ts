@@ -6,7 +6,7 @@
 // Names longer than the 100-byte field are carried by an extra entry placed
 // just before the real one: a GNU 'L' entry, or a POSIX pax 'x' entry.
 import { gunzipSync } from 'node:zlib';
-import { WorkshopError } from '../lib/errors.js';
+import { WorkshopError } from '../lib/kernel/errors.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char-device' | 'block-device' | 'fifo' | 'unsupported';
 

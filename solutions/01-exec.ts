@@ -7,8 +7,8 @@
  * Nothing is isolated yet: this is the skeleton the next steps build on.
  * Try: npm run step 1 -- sh -c 'hostname; echo $$; ls /'
  */
-import { execvp } from '../lib/libc.js';
-import { runtime, spawnChild } from '../lib/runtime.js';
+import { execvp } from '../lib/kernel/libc.js';
+import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.
@@ -21,7 +21,7 @@ runtime({
   child(container) {
     // TODO(step 1): replace the child with the container's command.
     // hint: execvp(file, argv) runs a program in place of the calling process; argv[0] is the program's name.
-    // hint: execvp(container.command[0], container.command) — lib/libc.ts builds the NULL-terminated argv for you.
+    // hint: execvp(container.command[0], container.command) — lib/kernel/libc.ts builds the NULL-terminated argv for you.
     //>> process.exit(0);
     execvp(container.command[0], container.command);
     // END TODO

@@ -6,9 +6,9 @@
  *
  * Try: npm run step 2 -- hostname      (then `hostname` on the host: unchanged)
  */
-import { CLONE_NEWUTS } from '../lib/constants.js';
-import { execvp, sethostname, unshare } from '../lib/libc.js';
-import { runtime, spawnChild } from '../lib/runtime.js';
+import { CLONE_NEWUTS } from '../lib/kernel/constants.js';
+import { execvp, sethostname, unshare } from '../lib/kernel/libc.js';
+import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.

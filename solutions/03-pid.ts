@@ -8,9 +8,9 @@
  * `echo $$` says 1, but `ps` still lists the host's processes: it reads the
  * host's /proc. Step 4 gives the container its own.
  */
-import { CLONE_NEWPID, CLONE_NEWUTS } from '../lib/constants.js';
-import { execvp, sethostname, unshare } from '../lib/libc.js';
-import { runtime, spawnChild } from '../lib/runtime.js';
+import { CLONE_NEWPID, CLONE_NEWUTS } from '../lib/kernel/constants.js';
+import { execvp, sethostname, unshare } from '../lib/kernel/libc.js';
+import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.

@@ -19,17 +19,17 @@ import {
   MS_NOSUID,
   MS_PRIVATE,
   MS_REC,
-} from '../lib/constants.js';
-import { mountMinimalDev } from '../lib/devices.js';
-import { chdir, execvp, mount, pivotRoot, sethostname, umount2, unshare } from '../lib/libc.js';
-import { ensureRootfs } from '../lib/rootfs.js';
-import { runtime, spawnChild } from '../lib/runtime.js';
+} from '../lib/kernel/constants.js';
+import { mountMinimalDev } from '../lib/container/devices.js';
+import { chdir, execvp, mount, pivotRoot, sethostname, umount2, unshare } from '../lib/kernel/libc.js';
+import { ensureRootfs } from '../lib/container/rootfs.js';
+import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.
   async parent(container) {
     // TODO(step 4): make sure the root filesystem exists before the child needs it.
-    // hint: ensureRootfs(container.rootfs) builds rootfs/ the first time and explains what is wrong with a bad --rootfs.
+    // hint: ensureRootfs(container.rootfs) explains what is wrong with a missing or unusable --rootfs (npm run step builds rootfs/ the first time).
     ensureRootfs(container.rootfs);
     // END TODO
     unshare(CLONE_NEWUTS | CLONE_NEWPID);

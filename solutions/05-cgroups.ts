@@ -22,19 +22,19 @@ import {
   MS_NOSUID,
   MS_PRIVATE,
   MS_REC,
-} from '../lib/constants.js';
-import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/cgroups.js';
-import { mountMinimalDev } from '../lib/devices.js';
-import { chdir, execvp, mount, pivotRoot, sethostname, umount2, unshare } from '../lib/libc.js';
-import { ensureRootfs } from '../lib/rootfs.js';
-import { runtime, spawnChild } from '../lib/runtime.js';
+} from '../lib/kernel/constants.js';
+import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/container/cgroups.js';
+import { mountMinimalDev } from '../lib/container/devices.js';
+import { chdir, execvp, mount, pivotRoot, sethostname, umount2, unshare } from '../lib/kernel/libc.js';
+import { ensureRootfs } from '../lib/container/rootfs.js';
+import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.
   async parent(container) {
     ensureRootfs(container.rootfs);
     // TODO(step 5): create the container's cgroup and write its limits, before the child exists.
-    // hint: lib/cgroups.ts does the file work: createCgroup(container.id) makes the folder(s), and the returned cgroup has limitPids() and limitMemory().
+    // hint: lib/container/cgroups.ts does the file work: createCgroup(container.id) makes the folder(s), and the returned cgroup has limitPids() and limitMemory().
     // hint: const cgroup = createCgroup(container.id); cgroup.limitPids(container.pidsMax); cgroup.limitMemory(parseSize(container.memory)); (and first: await removeStaleCgroups())
     // Leftovers of killed runs first: their runtime's pid (in the id) is gone.
     await removeStaleCgroups();

@@ -32,15 +32,15 @@ import {
   MS_REMOUNT,
   PR_CAPBSET_DROP,
   SOCK_DGRAM,
-} from '../lib/constants.js';
-import { dangerousCapabilities } from '../lib/capabilities.js';
-import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/cgroups.js';
-import { mountMinimalDev } from '../lib/devices.js';
-import { chdir, close, execvp, mount, pivotRoot, prctl, sethostname, socket, umount2, unshare } from '../lib/libc.js';
-import { getInterfaceFlags, setInterfaceFlags } from '../lib/net.js';
-import { createLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/overlay.js';
-import { ensureRootfs } from '../lib/rootfs.js';
-import { runtime, spawnChild } from '../lib/runtime.js';
+} from '../lib/kernel/constants.js';
+import { dangerousCapabilities } from '../lib/container/capabilities.js';
+import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/container/cgroups.js';
+import { mountMinimalDev } from '../lib/container/devices.js';
+import { chdir, close, execvp, mount, pivotRoot, prctl, sethostname, socket, umount2, unshare } from '../lib/kernel/libc.js';
+import { getInterfaceFlags, setInterfaceFlags } from '../lib/container/net.js';
+import { createLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
+import { ensureRootfs } from '../lib/container/rootfs.js';
+import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.
@@ -105,7 +105,7 @@ runtime({
     }
     // END TODO
     // TODO(step 8): drop the dangerous capabilities from the bounding set, just before execvp, so the command starts without them.
-    // hint: prctl(PR_CAPBSET_DROP, <number>, <label for --trace>) drops one capability; lib/capabilities.ts lists which, and why.
+    // hint: prctl(PR_CAPBSET_DROP, <number>, <label for --trace>) drops one capability; lib/container/capabilities.ts lists which, and why.
     // hint: for (const capability of dangerousCapabilities()) prctl(PR_CAPBSET_DROP, capability.number, `PR_CAPBSET_DROP, ${capability.name}`);
     // The bounding set caps what any program this process execs can have: root's
     // command gets the bounding set as its capabilities, so dropping one here removes it for good.

@@ -9,8 +9,8 @@
  */
 // Your exercise: do the step 1 TODOs below, then `npm run check 1`.
 // Stuck? `npm run hint 1`. Start over: `npm run reset 1`.
-import { execvp } from '../lib/libc.js';
-import { runtime, spawnChild } from '../lib/runtime.js';
+import { execvp } from '../lib/kernel/libc.js';
+import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.

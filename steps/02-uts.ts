@@ -8,9 +8,9 @@
  */
 // Your exercise: do the step 2 TODOs below, then `npm run check 2`.
 // Stuck? `npm run hint 2`. Start over: `npm run reset 2`.
-import { CLONE_NEWUTS } from '../lib/constants.js';
-import { execvp, sethostname, unshare } from '../lib/libc.js';
-import { runtime, spawnChild } from '../lib/runtime.js';
+import { CLONE_NEWUTS } from '../lib/kernel/constants.js';
+import { execvp, sethostname, unshare } from '../lib/kernel/libc.js';
+import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.

@@ -25,13 +25,13 @@ import {
   MS_NOSUID,
   MS_PRIVATE,
   MS_REC,
-} from '../lib/constants.js';
-import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/cgroups.js';
-import { mountMinimalDev } from '../lib/devices.js';
-import { chdir, execvp, mount, pivotRoot, sethostname, umount2, unshare } from '../lib/libc.js';
-import { createLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/overlay.js';
-import { ensureRootfs } from '../lib/rootfs.js';
-import { runtime, spawnChild } from '../lib/runtime.js';
+} from '../lib/kernel/constants.js';
+import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/container/cgroups.js';
+import { mountMinimalDev } from '../lib/container/devices.js';
+import { chdir, execvp, mount, pivotRoot, sethostname, umount2, unshare } from '../lib/kernel/libc.js';
+import { createLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
+import { ensureRootfs } from '../lib/container/rootfs.js';
+import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.
@@ -46,7 +46,7 @@ runtime({
     // At most this much memory, no swap: past it, the kernel's OOM killer sends SIGKILL.
     cgroup.limitMemory(parseSize(container.memory));
     // TODO(step 6): create the folders of the container's own layer (upper, work, merged), before the child needs them.
-    // hint: lib/overlay.ts has them: createLayers(container.id) makes <tmp>/containers-from-scratch/<id>/{upper,work,merged}.
+    // hint: lib/container/overlay.ts has them: createLayers(container.id) makes <tmp>/containers-from-scratch/<id>/{upper,work,merged}.
     unshare(CLONE_NEWUTS | CLONE_NEWPID);
     const status = await spawnChild(container);
     await cgroup.remove();

@@ -29,14 +29,14 @@ import {
   MS_RDONLY,
   MS_REC,
   SOCK_DGRAM,
-} from '../lib/constants.js';
-import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/cgroups.js';
-import { mountMinimalDev } from '../lib/devices.js';
-import { chdir, close, execvp, mount, pivotRoot, sethostname, socket, umount2, unshare } from '../lib/libc.js';
-import { getInterfaceFlags, setInterfaceFlags } from '../lib/net.js';
-import { createLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/overlay.js';
-import { ensureRootfs } from '../lib/rootfs.js';
-import { runtime, spawnChild } from '../lib/runtime.js';
+} from '../lib/kernel/constants.js';
+import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/container/cgroups.js';
+import { mountMinimalDev } from '../lib/container/devices.js';
+import { chdir, close, execvp, mount, pivotRoot, sethostname, socket, umount2, unshare } from '../lib/kernel/libc.js';
+import { getInterfaceFlags, setInterfaceFlags } from '../lib/container/net.js';
+import { createLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
+import { ensureRootfs } from '../lib/container/rootfs.js';
+import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.
@@ -72,7 +72,7 @@ runtime({
     mount('none', '/', '', MS_REC | MS_PRIVATE);
     sethostname(container.hostname);
     // TODO(step 7): bring the loopback interface `lo` up: the new network namespace starts with lo down.
-    // hint: interfaces are configured with ioctl() on any socket: read the flags (SIOCGIFFLAGS), add IFF_UP, write them back (SIOCSIFFLAGS). lib/net.ts lays out the struct ifreq.
+    // hint: interfaces are configured with ioctl() on any socket: read the flags (SIOCGIFFLAGS), add IFF_UP, write them back (SIOCSIFFLAGS). lib/container/net.ts lays out the struct ifreq.
     // The new root is the overlay's merged view: rootfs/ read-only below, this container's upper layer on top.
     const layers = layersOf(container.id);
     const root = layers.merged;

@@ -34,15 +34,15 @@ import {
   MS_REMOUNT,
   PR_CAPBSET_DROP,
   SOCK_DGRAM,
-} from '../lib/constants.js';
-import { dangerousCapabilities } from '../lib/capabilities.js';
-import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/cgroups.js';
-import { mountMinimalDev } from '../lib/devices.js';
-import { chdir, close, execvp, mount, pivotRoot, prctl, sethostname, socket, umount2, unshare } from '../lib/libc.js';
-import { getInterfaceFlags, setInterfaceFlags } from '../lib/net.js';
-import { createLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/overlay.js';
-import { ensureRootfs } from '../lib/rootfs.js';
-import { runtime, spawnChild } from '../lib/runtime.js';
+} from '../lib/kernel/constants.js';
+import { dangerousCapabilities } from '../lib/container/capabilities.js';
+import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/container/cgroups.js';
+import { mountMinimalDev } from '../lib/container/devices.js';
+import { chdir, close, execvp, mount, pivotRoot, prctl, sethostname, socket, umount2, unshare } from '../lib/kernel/libc.js';
+import { getInterfaceFlags, setInterfaceFlags } from '../lib/container/net.js';
+import { createLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
+import { ensureRootfs } from '../lib/container/rootfs.js';
+import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.
@@ -99,7 +99,7 @@ runtime({
     // TODO(step 8): make /proc/sys and /proc/sysrq-trigger read-only: they only check file permissions, and uid 0 passes them without any capability.
     // hint: a bind mount's flags change with a remount: bind-mount each path onto itself, then remount that bind with MS_RDONLY.
     // TODO(step 8): drop the dangerous capabilities from the bounding set, just before execvp, so the command starts without them.
-    // hint: prctl(PR_CAPBSET_DROP, <number>, <label for --trace>) drops one capability; lib/capabilities.ts lists which, and why.
+    // hint: prctl(PR_CAPBSET_DROP, <number>, <label for --trace>) drops one capability; lib/container/capabilities.ts lists which, and why.
     execvp(container.command[0], container.command);
   },
 });

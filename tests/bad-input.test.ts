@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { after, describe, test } from 'node:test';
-import { copyOfRepository, runContainer, stepNumbered } from './harness.js';
+import { runContainer, stepNumbered } from '../workshop/harness.js';
+import { copyOfRepository } from './helpers.js';
 
 const step4 = stepNumbered(4);
 const scratch = mkdtempSync(`${tmpdir()}/cfs-bad-input-`);

@@ -1,15 +1,15 @@
 // node --import tsx --test tests/doctor.test.ts   (as root: it also runs the doctor as an unprivileged user)
 //
 // `npm run doctor` on this machine, as root and as nobody (rootless), in both
-// its human and its --json form; plus the pure parts of lib/machine.ts.
+// its human and its --json form; plus the pure parts of lib/host/machine.ts.
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compile } from '../cli/compile.mjs';
-import { detectCgroups, parseMountinfo, readMounts } from '../lib/machine.js';
+import { compile } from '../workshop/compile.mjs';
+import { detectCgroups, parseMountinfo, readMounts } from '../lib/host/machine.js';
 import { REPO_ROOT } from '../lib/paths.js';
 
 const NOBODY = 65534;
@@ -53,7 +53,7 @@ interface DoctorRun {
 function runDoctor(args: string[] = [], asUser?: number): Promise<DoctorRun> {
   // The way npm runs it: node cli/launch.mjs cli/doctor.ts. HOME=/tmp so that
   // nobody (whose home does not exist) has somewhere to be; its compile cache
-  // falls back to a per-user temporary folder (cli/compile.mjs).
+  // falls back to a per-user temporary folder (workshop/compile.mjs).
   let program = process.execPath;
   let argv = ['cli/launch.mjs', 'cli/doctor.ts', ...args];
   if (asUser !== undefined) {
@@ -207,7 +207,7 @@ describe('npm run doctor as an unprivileged user (rootless)', { skip: !isRoot &&
   });
 });
 
-describe('lib/machine.ts', () => {
+describe('lib/host/machine.ts', () => {
   test('parseMountinfo reads the fields around the optional ones, and unescapes paths', () => {
     const [mount] = parseMountinfo(
       '36 35 98:0 /sub /mnt/with\\040space rw,noatime master:1 shared:2 - cgroup cgroup rw,memory\n' + 'garbage line\n',

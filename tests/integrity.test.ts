@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { exerciseSource, pristineExercise, todosOf } from '../lib/exercises.js';
-import { STEPS, exerciseFile, solutionFile } from '../lib/steps.js';
+import { exerciseSource, pristineExercise, todosOf } from '../workshop/exercises.js';
+import { STEPS, exerciseFile, solutionFile } from '../workshop/steps.js';
 
 describe('exercises are generated from the solutions', () => {
   for (const step of STEPS) {

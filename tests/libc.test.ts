@@ -5,9 +5,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, test } from 'node:test';
-import { CLONE_FLAGS, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS, MOUNT_FLAGS, MS_BIND, MS_PRIVATE, MS_REC, decodeFlags, syscallNumber } from '../lib/constants.js';
-import { LibcError, errnoName, reportError } from '../lib/errors.js';
-import { chdir, cStringArray, unshare } from '../lib/libc.js';
+import { CLONE_FLAGS, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS, MOUNT_FLAGS, MS_BIND, MS_PRIVATE, MS_REC, decodeFlags, syscallNumber } from '../lib/kernel/constants.js';
+import { LibcError, errnoName, reportError } from '../lib/kernel/errors.js';
+import { chdir, cStringArray, unshare } from '../lib/kernel/libc.js';
 import { REPO_ROOT } from '../lib/paths.js';
 
 describe('flag decoding for --trace', () => {
@@ -90,7 +90,7 @@ describe('errno → error text', () => {
     assert.throws(() => chdir('/etc/hostname'), (error: unknown) => error instanceof LibcError && /man 2 chdir/.test(error.fix));
   });
   test('the report is one paragraph, the stack only with --debug', () => {
-    const script = `import { reportError, WorkshopError } from './lib/errors.ts'; process.exitCode = reportError(new WorkshopError('it broke', 'do this'));`;
+    const script = `import { reportError, WorkshopError } from './lib/kernel/errors.ts'; process.exitCode = reportError(new WorkshopError('it broke', 'do this'));`;
     const run = (env: NodeJS.ProcessEnv) =>
       spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0', ...env } });
     const plain = run({});

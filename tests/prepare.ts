@@ -3,7 +3,7 @@
 // the other in this process. Otherwise the test files, running in parallel,
 // would each bundle the same files at the same time on a fresh clone.
 import { readdirSync } from 'node:fs';
-import { compile } from '../cli/compile.mjs';
+import { compile } from '../workshop/compile.mjs';
 import { main as buildRootfs } from '../rootfs-builder/cli.js';
 import { REPO_ROOT } from '../lib/paths.js';
 

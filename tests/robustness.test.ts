@@ -7,10 +7,10 @@ import { randomInt } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { compile } from '../cli/compile.mjs';
+import { compile } from '../workshop/compile.mjs';
 import { DEFAULT_ROOTFS } from '../lib/paths.js';
-import { STEPS } from '../lib/steps.js';
-import { hostProcesses, lines, runContainer, runtimeFile, stepNumbered, waitFor } from './harness.js';
+import { STEPS } from '../workshop/steps.js';
+import { hostProcesses, lines, runContainer, runtimeFile, stepNumbered, waitFor } from '../workshop/harness.js';
 
 const latest = STEPS[STEPS.length - 1]!;
 const step4 = stepNumbered(4);

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { compile } from '../cli/compile.mjs';
+import { compile } from '../workshop/compile.mjs';
 import { REPO_ROOT } from '../lib/paths.js';
-import { checksUpTo, makeContext } from './checks.js';
-import { runtimeFile, stepNumbered } from './harness.js';
+import { checksUpTo, makeContext } from '../workshop/checks.js';
+import { runtimeFile, stepNumbered } from '../workshop/harness.js';
 
 const nobody = { uid: 65534, gid: 65534 };
 // Step 4's suite runs the checks of steps 1–4 (the later steps need cgroups: root only).

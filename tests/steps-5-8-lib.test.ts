@@ -8,16 +8,16 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { capabilitiesIn, dangerousCapabilities } from '../lib/capabilities.js';
-import { CGROUP_PARENT, Cgroup, cgroupLayout, enableControllers, parseSize, removeStaleCgroups } from '../lib/cgroups.js';
-import { AF_INET, CAPABILITY_NAMES, IFF_LOOPBACK, IFF_UP, SOCK_DGRAM, capabilityNumber } from '../lib/constants.js';
-import { close, socket } from '../lib/libc.js';
-import { detectCgroups } from '../lib/machine.js';
-import { getInterfaceFlags, ifreq } from '../lib/net.js';
-import { createLayers, layersOf, removeLayers, removeStaleLayers } from '../lib/overlay.js';
-import { userNamespacesWork } from '../lib/privileges.js';
-import { isStale } from '../lib/stale.js';
-import { runContainer, stepNumbered } from './harness.js';
+import { capabilitiesIn, dangerousCapabilities } from '../lib/container/capabilities.js';
+import { CGROUP_PARENT, Cgroup, cgroupLayout, enableControllers, parseSize, removeStaleCgroups } from '../lib/container/cgroups.js';
+import { AF_INET, CAPABILITY_NAMES, IFF_LOOPBACK, IFF_UP, SOCK_DGRAM, capabilityNumber } from '../lib/kernel/constants.js';
+import { close, socket } from '../lib/kernel/libc.js';
+import { detectCgroups } from '../lib/host/machine.js';
+import { getInterfaceFlags, ifreq } from '../lib/container/net.js';
+import { createLayers, layersOf, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
+import { userNamespacesWork } from '../lib/host/privileges.js';
+import { isStale } from '../lib/container/stale.js';
+import { runContainer, stepNumbered } from '../workshop/harness.js';
 
 const isRoot = process.getuid?.() === 0;
 

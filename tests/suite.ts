@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { REPO_ROOT } from '../lib/paths.js';
-import { CHECKS, checksUpTo, makeContext } from './checks.js';
-import { runtimeFile, stepNumbered, targetFromEnv } from './harness.js';
+import { CHECKS, checksUpTo, makeContext } from '../workshop/checks.js';
+import { runtimeFile, stepNumbered, targetFromEnv } from '../workshop/harness.js';
 
 /** Containers per test file at once: they spend much of their time starting processes. */
 const CONCURRENCY = 2;

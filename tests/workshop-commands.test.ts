@@ -6,8 +6,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { plainSolution } from '../lib/exercises.js';
-import { copyOfRepository } from './harness.js';
+import { plainSolution } from '../workshop/exercises.js';
+import { copyOfRepository } from './helpers.js';
 
 let copy = '';
 

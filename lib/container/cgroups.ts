@@ -14,15 +14,15 @@
 //     /sys/fs/cgroup/memory/containers-from-scratch/<id>/  memory.limit_in_bytes  memory.memsw.limit_in_bytes  cgroup.procs
 //
 // Each container gets a cgroup named after its id, under a folder of our own;
-// the next run removes the cgroups of runs that were killed (lib/stale.ts).
+// the next run removes the cgroups of runs that were killed (lib/container/stale.ts).
 import chalk from 'chalk';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EXIT, WorkshopError } from './errors.js';
-import { LIMIT_CONTROLLERS, detectCgroups, inInitialUserNamespace } from './machine.js';
+import { EXIT, WorkshopError } from '../kernel/errors.js';
+import { LIMIT_CONTROLLERS, detectCgroups, inInitialUserNamespace } from '../host/machine.js';
 import { isStale } from './stale.js';
-import { traceNote } from './trace.js';
+import { traceNote } from '../kernel/trace.js';
 
 /** The folder, in each hierarchy, that holds the containers' cgroups. */
 export const CGROUP_PARENT = 'containers-from-scratch';

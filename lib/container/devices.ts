@@ -3,8 +3,8 @@
 // /dev rather than created with mknod(2), so this also works in a user
 // namespace (rootless), where mknod is not allowed.
 import { closeSync, mkdirSync, openSync, symlinkSync } from 'node:fs';
-import { MS_BIND, MS_NOEXEC, MS_NOSUID } from './constants.js';
-import { mount } from './libc.js';
+import { MS_BIND, MS_NOEXEC, MS_NOSUID } from '../kernel/constants.js';
+import { mount } from '../kernel/libc.js';
 
 export const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
 

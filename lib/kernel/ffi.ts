@@ -4,10 +4,10 @@
 // diagnostic report (process.report.getReport()), which costs ~10 ms, on every
 // process start, twice per container. We answer that one question ourselves
 // while it loads. It is loaded relative to the repository so that it is found
-// from the compile cache too (cli/compile.mjs).
+// from the compile cache too (workshop/compile.mjs).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { REPO_ROOT } from './paths.js';
+import { REPO_ROOT } from '../paths.js';
 
 /** musl (Alpine) ships its libc as the dynamic loader; glibc's is libc.so.6. */
 export const LIBC_PATH = ((): string => {

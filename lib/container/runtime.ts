@@ -9,11 +9,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { PR_SET_PDEATHSIG } from './constants.js';
-import { EXIT, WorkshopError, reportError } from './errors.js';
-import { prctl } from './libc.js';
-import { DEFAULT_ROOTFS, REPO_ROOT } from './paths.js';
-import { traceNote } from './trace.js';
+import { PR_SET_PDEATHSIG } from '../kernel/constants.js';
+import { EXIT, WorkshopError, reportError } from '../kernel/errors.js';
+import { prctl } from '../kernel/libc.js';
+import { DEFAULT_ROOTFS, REPO_ROOT } from '../paths.js';
+import { traceNote } from '../kernel/trace.js';
 
 /** Everything a step needs to know about the container it runs. */
 export interface Container {
@@ -119,7 +119,7 @@ export function spawnChild(container: Container): Promise<number> {
   return supervise(child);
 }
 
-// Set by cli/compile.mjs in a compiled bundle: the .ts file it was built from.
+// Set by workshop/compile.mjs in a compiled bundle: the .ts file it was built from.
 declare const BUNDLED_ENTRY: string | undefined;
 
 /** The runtime's source file, as the participant knows it (not the compiled bundle's name). */

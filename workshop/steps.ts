@@ -1,7 +1,7 @@
 // The workshop's steps, in order: one runtime file each, in steps/ (the
 // participant's exercise) and solutions/ (the reference).
 import { existsSync } from 'node:fs';
-import { REPO_ROOT } from './paths.js';
+import { REPO_ROOT } from '../lib/paths.js';
 
 export interface Step {
   number: number;

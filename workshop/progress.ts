@@ -1,7 +1,7 @@
 // The participant's progress, kept in a small file that git ignores:
 // what `npm run check` last found for each step, and how many hints were shown.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { REPO_ROOT } from './paths.js';
+import { REPO_ROOT } from '../lib/paths.js';
 
 export const WORKSHOP_DIR = `${REPO_ROOT}/.workshop`;
 const STATE_FILE = `${WORKSHOP_DIR}/state.json`;

@@ -14,7 +14,7 @@
 // and drops the rest. The solution, shown without the markers, is plain code.
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { REPO_ROOT } from './paths.js';
+import { REPO_ROOT } from '../lib/paths.js';
 import { solutionFile, type Step } from './steps.js';
 
 const TODO = /^(\s*)\/\/ TODO\(step (\d+)\): (.*)$/;

@@ -6,7 +6,7 @@
 // made them, cfs-<runtime pid>-<random hex>, so a leftover is easy to spot:
 // its runtime's pid no longer exists. (Ids given with --id are never touched.)
 
-/** cfs-<pid>-<hex>: a generated container id (see parseContainer in lib/runtime.ts). */
+/** cfs-<pid>-<hex>: a generated container id (see parseContainer in lib/container/runtime.ts). */
 const GENERATED_ID = /^cfs-(\d+)-[0-9a-f]+$/;
 
 /** True when `id` is a generated container id whose runtime has exited. */

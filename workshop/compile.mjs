@@ -22,7 +22,7 @@ const bundledRepoRoot = typeof BUNDLED_REPO_ROOT === 'string' ? BUNDLED_REPO_ROO
 /** The repository's folder. */
 export const REPO_ROOT = bundledRepoRoot ?? fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 
-/** Packages that stay outside the bundle: native code (lib/ffi.ts loads ffi-rs itself) and the bundler. */
+/** Packages that stay outside the bundle: native code (lib/kernel/ffi.ts loads ffi-rs itself) and the bundler. */
 const EXTERNAL = ['ffi-rs', 'esbuild'];
 
 /** Where bundles live: node_modules/.cache when we may write there (root), else a per-user temp folder. */

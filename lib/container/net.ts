@@ -8,9 +8,9 @@
 //       ...                         (addresses, mtu, ...: the union is 24 bytes)
 //     };
 //   };
-import { IFF_FLAGS, SIOCGIFFLAGS, SIOCSIFFLAGS, decodeFlags } from './constants.js';
-import { ioctl } from './libc.js';
-import { traceNote } from './trace.js';
+import { IFF_FLAGS, SIOCGIFFLAGS, SIOCSIFFLAGS, decodeFlags } from '../kernel/constants.js';
+import { ioctl } from '../kernel/libc.js';
+import { traceNote } from '../kernel/trace.js';
 
 const IFNAMSIZ = 16;
 const IFREQ_SIZE = 40;

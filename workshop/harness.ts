@@ -1,12 +1,13 @@
-// Running containers from the tests, the way a participant would.
+// The check harness: running a step's runtime in a container the way a
+// participant would (npm run check and npm test both use it).
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { compile } from '../cli/compile.mjs';
+import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
+import { compile } from './compile.mjs';
 import { REPO_ROOT } from '../lib/paths.js';
-import { inUserNamespace } from '../lib/privileges.js';
-import { STEPS, exerciseFile, solutionFile, type Step } from '../lib/steps.js';
+import { inUserNamespace } from '../lib/host/privileges.js';
+import { STEPS, exerciseFile, solutionFile, type Step } from './steps.js';
 
 /** Which runtime files the checks run against: the reference, or the participant's. */
 export type Target = 'solutions' | 'steps';
@@ -61,6 +62,7 @@ export function reproduceCommand(step: Step, target: Target, args: readonly stri
  * node <compiled step> run [options] -- command...
  */
 export async function runContainer(step: Step, target: Target, command: string[], options: RunOptions = {}): Promise<RunResult> {
+  ensureDefaultRootfs();
   const bundle = await compile(runtimeFile(step, target));
   const args = [...(options.options ?? []), '--', ...command];
   let invocation = [process.execPath, bundle, 'run', ...args];
@@ -121,19 +123,4 @@ export function hostProcesses(argv: string[]): number[] {
 export async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   for (const start = Date.now(); Date.now() - start < timeoutMs; await sleep(20)) if (condition()) return true;
   return condition();
-}
-
-/**
- * A copy of the repository in a temporary folder, for tests that change files
- * or state (steps/, .workshop/, a missing rootfs/). node_modules is shared, and
- * so is rootfs/ unless `withRootfs` is false. The caller removes the folder.
- */
-export function copyOfRepository({ withRootfs = true } = {}): string {
-  const copy = mkdtempSync(`${tmpdir()}/cfs-repo-`);
-  for (const entry of ['cli', 'lib', 'rootfs-builder', 'solutions', 'steps', 'tests', 'package.json']) {
-    cpSync(`${REPO_ROOT}/${entry}`, `${copy}/${entry}`, { recursive: true });
-  }
-  symlinkSync(`${REPO_ROOT}/node_modules`, `${copy}/node_modules`);
-  if (withRootfs) symlinkSync(`${REPO_ROOT}/rootfs`, `${copy}/rootfs`);
-  return copy;
 }

@@ -11,7 +11,7 @@
 // The list is close to what Docker drops by default (it keeps a small allow-list
 // instead: chown, kill, setuid, net_bind_service, ...).
 import { readFileSync } from 'node:fs';
-import { CAPABILITY_NAMES, capabilityNumber } from './constants.js';
+import { CAPABILITY_NAMES, capabilityNumber } from '../kernel/constants.js';
 
 export interface Capability {
   /** As in linux/capability.h, e.g. "CAP_SYS_ADMIN". */

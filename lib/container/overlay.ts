@@ -11,12 +11,12 @@
 // Each container's folders live in <temp folder>/containers-from-scratch/<id>/:
 // the parent creates them before the child starts and removes them after it
 // exits, and with them every write the container made. The next run removes
-// the folders of runs that were killed (lib/stale.ts).
+// the folders of runs that were killed (lib/container/stale.ts).
 import { chmodSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isStale } from './stale.js';
-import { traceNote } from './trace.js';
+import { traceNote } from '../kernel/trace.js';
 
 /** statfs(2)'s f_type of an overlay file system (linux/magic.h). */
 const OVERLAYFS_MAGIC = 0x794c7630;

@@ -3,11 +3,11 @@
 // the progress bar. Used by `npm run check` and `npm run watch`.
 import chalk from 'chalk';
 import { relative } from 'node:path';
-import { CheckFailure, checksUpTo, makeContext, type Check } from '../tests/checks.js';
-import { runtimeFile, type Target } from '../tests/harness.js';
+import { CheckFailure, checksUpTo, makeContext, type Check } from './checks.js';
+import { runtimeFile, type Target } from './harness.js';
 import { REPO_ROOT } from '../lib/paths.js';
-import { readState, updateState } from '../lib/progress.js';
-import { STEPS, type Step } from '../lib/steps.js';
+import { readState, updateState } from './progress.js';
+import { STEPS, type Step } from './steps.js';
 
 interface Outcome {
   check: Check;

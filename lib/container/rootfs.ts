@@ -1,8 +1,30 @@
-// Is this folder a root filesystem a container can start in?
-import { readlinkSync, statSync } from 'node:fs';
+// The container's root filesystem: is this folder one a container can start in?
+//
+// The runtime only checks; building rootfs/ is rootfs-builder's job, which
+// `npm run step` and `npm run check` run the first time it is missing.
+import { lstatSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DEFAULT_ROOTFS } from '../lib/paths.js';
-import { lstatIfExists } from './safe-fs.js';
+import { WorkshopError } from '../kernel/errors.js';
+import { DEFAULT_ROOTFS } from '../paths.js';
+
+/**
+ * Make sure `dir` is a usable root filesystem before the child needs it:
+ * a clear explanation (and exit 125) instead of a failing mount later.
+ */
+export function ensureRootfs(dir: string): void {
+  const check = checkRootfs(dir);
+  if (!check.ok) throw new WorkshopError(`the root filesystem ${dir} is not usable: ${check.problem}`, check.fix);
+}
+
+/** lstat, or undefined when the path (or one of its folders) does not exist. */
+export function lstatIfExists(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    if (['ENOENT', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '')) return undefined;
+    throw error;
+  }
+}
 
 export type RootfsCheck = { ok: true } | { ok: false; problem: string; fix: string };
 

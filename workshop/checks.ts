@@ -6,12 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { hostname as hostHostname, tmpdir } from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { capabilitiesIn, dangerousCapabilities } from '../lib/capabilities.js';
-import { CGROUP_PARENT, Cgroup, cgroupLayout } from '../lib/cgroups.js';
-import { layersOf } from '../lib/overlay.js';
+import { capabilitiesIn, dangerousCapabilities } from '../lib/container/capabilities.js';
+import { CGROUP_PARENT, Cgroup, cgroupLayout } from '../lib/container/cgroups.js';
+import { layersOf } from '../lib/container/overlay.js';
 import { DEFAULT_ROOTFS } from '../lib/paths.js';
 import { hostProcesses, lines, runContainer, waitFor, type RunOptions, type RunResult, type Target } from './harness.js';
-import type { Step } from '../lib/steps.js';
+import type { Step } from './steps.js';
 
 export interface Check {
   /** The step that introduces this behaviour. */
@@ -131,7 +131,7 @@ export const CHECKS: Check[] = [
   {
     step: 1,
     name: 'runs the command and passes its output through',
-    hint: 'The child must execvp(command[0], command): argv[0] is the program name, and the array ends with NULL (lib/libc.ts builds it).',
+    hint: 'The child must execvp(command[0], command): argv[0] is the program name, and the array ends with NULL (lib/kernel/libc.ts builds it).',
     async run(context) {
       const result = await basicRun(context);
       expectEqual('first line of output', HELLO, result.stdout.slice(0, HELLO.length), result);
@@ -149,7 +149,7 @@ export const CHECKS: Check[] = [
   {
     step: 1,
     name: 'stdin reaches the command',
-    hint: 'Node opens stdio close-on-exec: the child must clear FD_CLOEXEC on fds 0-2 before execvp (execvp in lib/libc.ts does).',
+    hint: 'Node opens stdio close-on-exec: the child must clear FD_CLOEXEC on fds 0-2 before execvp (execvp in lib/kernel/libc.ts does).',
     async run(context) {
       const result = await basicRun(context);
       expectEqual('output (what `cat` read from stdin after the first line)', TYPED, result.stdout.slice(HELLO.length), result);
