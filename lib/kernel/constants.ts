@@ -36,6 +36,30 @@ export const F_SETFL = 4;
 export const FD_CLOEXEC = 1;
 export const O_NONBLOCK = 0o4000;
 
+// close_range(2): mark the descriptors close-on-exec instead of closing them now.
+export const CLOSE_RANGE_CLOEXEC = 0x4;
+
+// signal(7), sigprocmask(2): the default action, and "replace the mask".
+export const SIG_DFL = 0;
+export const SIG_SETMASK = 2;
+
+// Terminals: tcsetattr(3)'s "when", and ioctl requests (ioctl_tty(2), pty(7)),
+// the same numbers on x86_64 and arm64.
+export const TCSADRAIN = 1;
+export const TIOCSCTTY = 0x540e; // make this terminal the caller's controlling terminal
+export const TIOCGPGRP = 0x540f; // the terminal's foreground process group
+export const TIOCGWINSZ = 0x5413; // get the window size (struct winsize)
+export const TIOCSWINSZ = 0x5414; // set it: the foreground process group gets SIGWINCH
+export const TIOCGPTN = 0x80045430; // a pty master's number: its slave is /dev/pts/<N>
+export const TIOCSPTLCK = 0x40045431; // lock (1) or unlock (0) the slave: unlockpt(3)
+
+// struct termios (termios(3)): where c_lflag and c_cc are, and the bits we look at.
+export const TERMIOS_LFLAG_OFFSET = 12;
+export const TERMIOS_CC_OFFSET = 17;
+export const ISIG = 0x1; // c_lflag: the INTR and QUIT characters send signals
+export const VINTR = 0; // c_cc: the character that sends SIGINT (Ctrl-C)
+export const VQUIT = 1; // c_cc: the character that sends SIGQUIT (Ctrl-\)
+
 // prctl(2): process controls.
 export const PR_SET_PDEATHSIG = 1;
 export const PR_CAPBSET_READ = 23;
@@ -82,12 +106,13 @@ export function capabilityNumber(name: string): number {
 
 // pivot_root has no glibc wrapper: we call syscall(2) with its number,
 // which differs between architectures (asm/unistd.h).
-const SYSCALL_NUMBERS: Record<string, { pivot_root: number }> = {
-  x64: { pivot_root: 155 },
-  arm64: { pivot_root: 41 },
+// (close_range is one of the newer syscalls, numbered the same on every architecture.)
+const SYSCALL_NUMBERS: Record<string, { pivot_root: number; close_range: number }> = {
+  x64: { pivot_root: 155, close_range: 436 },
+  arm64: { pivot_root: 41, close_range: 436 },
 };
 
-export function syscallNumber(name: 'pivot_root', arch: string = process.arch): number {
+export function syscallNumber(name: 'pivot_root' | 'close_range', arch: string = process.arch): number {
   const numbers = SYSCALL_NUMBERS[arch];
   if (!numbers) {
     throw new Error(`no syscall numbers for architecture ${arch} (supported: ${Object.keys(SYSCALL_NUMBERS).join(', ')})`);
@@ -141,6 +166,12 @@ export const IFF_FLAGS: FlagTable = [
 export const IOCTL_REQUESTS: Record<number, string> = {
   [SIOCGIFFLAGS]: 'SIOCGIFFLAGS',
   [SIOCSIFFLAGS]: 'SIOCSIFFLAGS',
+  [TIOCSCTTY]: 'TIOCSCTTY',
+  [TIOCGPGRP]: 'TIOCGPGRP',
+  [TIOCGWINSZ]: 'TIOCGWINSZ',
+  [TIOCSWINSZ]: 'TIOCSWINSZ',
+  [TIOCGPTN]: 'TIOCGPTN',
+  [TIOCSPTLCK]: 'TIOCSPTLCK',
 };
 
 export const SOCKET_DOMAINS: Record<number, string> = { [AF_INET]: 'AF_INET' };

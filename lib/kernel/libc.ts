@@ -7,6 +7,7 @@
 //   3. on -1, throw a LibcError naming the call, the errno and a hint.
 import {
   CLONE_FLAGS,
+  CLOSE_RANGE_CLOEXEC,
   F_GETFD,
   F_GETFL,
   F_SETFD,
@@ -16,14 +17,17 @@ import {
   MOUNT_FLAGS,
   O_NONBLOCK,
   SOCKET_DOMAINS,
+  SIG_DFL,
+  SIG_SETMASK,
   SOCKET_TYPES,
+  TCSADRAIN,
   UMOUNT_FLAGS,
   decodeFlags,
   syscallNumber,
 } from './constants.js';
 import { LibcError } from './errors.js';
-import { DataType, LIBC_PATH, define, open } from './ffi.js';
-import { existsSync } from 'node:fs';
+import { DataType, LIBC_PATH, define, load, open } from './ffi.js';
+import { existsSync, readdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import { showArg, traceCall, traceFailure, traceNoReturn } from './trace.js';
 
@@ -51,10 +55,24 @@ const c = define({
     paramsType: [DataType.I32, DataType.U64, DataType.U64, DataType.U64, DataType.U64],
     errno: true,
   },
-  // char *strdup(const char *): copies a JS string into C memory and returns its address.
-  strdup: { library: 'libc', retType: DataType.BigInt, paramsType: [DataType.String] },
-  // int execvp(const char *file, char *const argv[]): argv is passed as raw bytes (see execvp below).
-  execvp: { library: 'libc', retType: DataType.I32, paramsType: [DataType.String, DataType.U8Array], errno: true },
+  // char *strdup(const char *): copies a NUL-terminated string (given as bytes) into C memory and returns its address.
+  strdup: { library: 'libc', retType: DataType.BigInt, paramsType: [DataType.U8Array] },
+  // int execvp(const char *file, char *const argv[]), and execvpe with the environment: everything passed as raw bytes (see execvp below).
+  execvp: { library: 'libc', retType: DataType.I32, paramsType: [DataType.U8Array, DataType.U8Array], errno: true },
+  // int execvpe(const char *file, char *const argv[], char *const envp[]): everything passed as raw bytes (see execvp below).
+  execvpe: { library: 'libc', retType: DataType.I32, paramsType: [DataType.U8Array, DataType.U8Array, DataType.U8Array], errno: true },
+  // int setenv(const char *name, const char *value, int overwrite), with bytes: a value need not be UTF-8.
+  setenv: { library: 'libc', retType: DataType.I32, paramsType: [DataType.U8Array, DataType.U8Array, DataType.I32], errno: true },
+  setsid: { library: 'libc', retType: DataType.I32, paramsType: [], errno: true },
+  dup2: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32, DataType.I32], errno: true },
+  // sighandler_t signal(int signum, sighandler_t handler): SIG_DFL is the handler 0.
+  signal: { library: 'libc', retType: DataType.I64, paramsType: [DataType.I32, DataType.U64], errno: true },
+  // int pthread_sigmask(int how, const sigset_t *set, sigset_t *oldset): returns the error number itself.
+  pthread_sigmask: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32, DataType.U8Array, DataType.U64] },
+  // int tcgetattr(int fd, struct termios *), int tcsetattr(int fd, int when, const struct termios *), void cfmakeraw(struct termios *).
+  tcgetattr: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32, DataType.U8Array], errno: true },
+  tcsetattr: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32, DataType.I32, DataType.U8Array], errno: true },
+  cfmakeraw: { library: 'libc', retType: DataType.Void, paramsType: [DataType.U8Array] },
   socket: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32, DataType.I32, DataType.I32], errno: true },
   // int ioctl(int fd, unsigned long request, void *arg): arg is a struct, passed as a Buffer
   // (ffi-rs passes a Buffer's own memory, not a copy: what the kernel writes there stays in it).
@@ -141,6 +159,51 @@ export function close(fd: number): void {
   check('close', String(fd), c.close([fd]));
 }
 
+/** setsid(2): start a new session (and process group) led by this process, with no controlling terminal; returns its id. */
+export function setsid(): number {
+  return check('setsid', '', c.setsid([]));
+}
+
+/** dup2(2): make `newFd` another descriptor of what `oldFd` refers to (closing what `newFd` was). */
+export function dup2(oldFd: number, newFd: number): void {
+  check('dup2', `${oldFd}, ${newFd}`, c.dup2([oldFd, newFd]));
+}
+
+/** ioctl(2) whose argument is a plain integer, not a struct (TIOCSCTTY). */
+export function ioctlValue(fd: number, request: number, value: number): void {
+  const result = load({
+    library: 'libc',
+    funcName: 'ioctl',
+    retType: DataType.I32,
+    paramsType: [DataType.I32, DataType.U64, DataType.U64],
+    paramsValue: [fd, request, value],
+    errno: true,
+  }) as Result;
+  check('ioctl', `${fd}, ${IOCTL_REQUESTS[request] ?? `0x${request.toString(16)}`}, ${value}`, result);
+}
+
+/** Room for a struct termios (60 bytes with glibc and musl, on x86_64 and arm64). */
+const TERMIOS_SIZE = 64;
+
+/** tcgetattr(3): a terminal's settings, as the bytes of a struct termios. */
+export function tcgetattr(fd: number): Buffer {
+  const termios = Buffer.alloc(TERMIOS_SIZE);
+  check('tcgetattr', `${fd}, {…}`, c.tcgetattr([fd, termios]));
+  return termios;
+}
+
+/** tcsetattr(3) with TCSADRAIN: change a terminal's settings once what was written to it is out. */
+export function tcsetattr(fd: number, termios: Buffer, shown: string): void {
+  check('tcsetattr', `${fd}, TCSADRAIN, ${shown}`, c.tcsetattr([fd, TCSADRAIN, termios]));
+}
+
+/** cfmakeraw(3) on a copy: no echo, no line editing, no Ctrl-C → SIGINT; every byte passes as typed. */
+export function rawTermios(termios: Buffer): Buffer {
+  const raw = Buffer.from(termios);
+  c.cfmakeraw([raw]);
+  return raw;
+}
+
 /**
  * Node opens stdin, stdout and stderr close-on-exec (and may make them
  * non-blocking). Undo both, or the command we exec would start without them.
@@ -156,15 +219,96 @@ export function keepStdioAcrossExec(): void {
 }
 
 /**
- * Build a C `char *argv[]`: an array of pointers to strings, ending with NULL.
- * Each string is copied into C memory with strdup(); the array itself is a
- * Buffer of 8-byte addresses (64-bit machines: x86_64 and arm64).
- * It is never freed: a successful execvp replaces this whole process.
+ * close_range(2) with CLOSE_RANGE_CLOEXEC: every descriptor from 3 up is
+ * closed by the exec, so the command starts with 0, 1 and 2 only — not the
+ * runtime's own, nor any its caller left open. (Marked, not closed yet: Node
+ * still uses its own until the exec, and must be able to report a failed one.)
+ * Older kernels (before 5.11) don't know the flag: then each open descriptor
+ * listed in /proc/self/fd gets FD_CLOEXEC through fcntl(2).
  */
-export function cStringArray(strings: readonly string[]): Buffer {
+export function closeOnExecFrom(first: number): void {
+  const args = `${first}, ~0U, CLOSE_RANGE_CLOEXEC`;
+  const result = load({
+    library: 'libc',
+    funcName: 'syscall',
+    retType: DataType.I64,
+    paramsType: [DataType.I64, DataType.U64, DataType.U64, DataType.U64],
+    paramsValue: [syscallNumber('close_range'), first, 0xffffffff, CLOSE_RANGE_CLOEXEC],
+    errno: true,
+  }) as Result;
+  const { EINVAL, ENOSYS } = constants.errno;
+  if (Number(result.value) !== -1 || ![EINVAL, ENOSYS].includes(result.errnoCode)) {
+    check('close_range', args, result);
+    return;
+  }
+  traceFailure('close_range', args, result.errnoCode === ENOSYS ? 'ENOSYS' : 'EINVAL', 'this kernel is older: FD_CLOEXEC one by one');
+  let open: number[];
+  try {
+    open = readdirSync('/proc/self/fd').map(Number);
+  } catch {
+    open = Array.from({ length: 1024 }, (_, fd) => fd); // no /proc: every usual descriptor number
+  }
+  for (const fd of open.filter((fd) => fd >= first)) {
+    const flags = c.fcntl([fd, F_GETFD, 0]).value;
+    if (flags !== -1 && !(flags & FD_CLOEXEC)) c.fcntl([fd, F_SETFD, flags | FD_CLOEXEC]);
+  }
+}
+
+/**
+ * Every signal back to its default action, none blocked (signal(7)). A
+ * handler is reset by execve anyway, but an *ignored* signal stays ignored,
+ * and Node ignores SIGPIPE and SIGXFSZ: `seq 1000000 | head -1` would then
+ * make seq fail with "Broken pipe" instead of ending quietly. The signal
+ * mask, too, is inherited across execve.
+ */
+export function resetSignals(): void {
+  const { SIGKILL, SIGSTOP } = constants.signals;
+  for (let signal = 1; signal <= MAX_SIGNAL; signal++) {
+    // SIGKILL and SIGSTOP can't be changed; 32 and 33 are the C library's own and refuse (EINVAL).
+    if (signal !== SIGKILL && signal !== SIGSTOP) c.signal([signal, SIG_DFL]);
+  }
+  traceCall('signal', `1…${MAX_SIGNAL}, SIG_DFL`, '(each signal)');
+  const error = c.pthread_sigmask([SIG_SETMASK, Buffer.alloc(SIGSET_SIZE), 0]);
+  check('pthread_sigmask', 'SIG_SETMASK, {}, NULL', { value: error === 0 ? 0 : -1, errnoCode: error, errnoMessage: `error ${error}` });
+}
+/** Signals 1 to 64 (SIGRTMAX on Linux). */
+const MAX_SIGNAL = 64;
+/** A C sigset_t: 1024 bits with glibc and musl; all zero is the empty set. */
+const SIGSET_SIZE = 128;
+
+/** Arguments for execvp: strings which may carry `bytes`, the exact bytes each one was read from (they need not be UTF-8). */
+export type Argv = readonly string[] & { readonly bytes?: readonly Buffer[] };
+
+/** Strings decoded from `bytes` (invalid UTF-8 shows as �), which remember the bytes for execvp. */
+export function withBytes(bytes: readonly Buffer[]): string[] & { readonly bytes: readonly Buffer[] } {
+  return Object.assign(
+    bytes.map((arg) => arg.toString()),
+    { bytes },
+  );
+}
+
+/** The bytes to pass for `argv`: the ones it remembers, if they still match its strings. */
+function argvBytes(argv: Argv): Buffer[] {
+  const bytes = argv.bytes;
+  if (bytes?.length === argv.length && bytes.every((arg, index) => arg.toString() === argv[index])) return [...bytes];
+  return argv.map((arg) => Buffer.from(arg));
+}
+
+/**
+ * Build a C `char *argv[]` (or `envp[]`): an array of pointers to strings,
+ * ending with NULL. Each string is copied into C memory with strdup(); the
+ * array itself is a Buffer of 8-byte addresses (64-bit machines: x86_64 and arm64).
+ * It is never freed: a successful exec replaces this whole process.
+ */
+export function cStringArray(strings: readonly (string | Buffer)[]): Buffer {
   const pointers = Buffer.alloc(8 * (strings.length + 1)); // zero-filled: the last one is NULL
-  strings.forEach((text, index) => pointers.writeBigUInt64LE(c.strdup([text]) as bigint, 8 * index));
+  strings.forEach((text, index) => pointers.writeBigUInt64LE(c.strdup([cString(text)]) as bigint, 8 * index));
   return pointers;
+}
+
+/** A NUL-terminated C string, from a JS string (UTF-8) or exact bytes. */
+function cString(text: string | Buffer): Buffer {
+  return Buffer.concat([typeof text === 'string' ? Buffer.from(text) : text, Buffer.alloc(1)]);
 }
 
 function foundInPath(file: string): boolean {
@@ -172,14 +316,48 @@ function foundInPath(file: string): boolean {
 }
 
 /**
+ * The container runtime's own work before every exec (lib/container/runtime.ts
+ * sets it in the child): e.g. handing the command its terminal. It returns the
+ * environment the command starts with, as NAME=VALUE bytes.
+ */
+let preparation: (() => readonly Buffer[]) | undefined;
+
+export function prepareEveryExec(prepare: () => readonly Buffer[]): void {
+  preparation = prepare;
+}
+
+/** setenv(3) / unsetenv(3) of PATH, with bytes: execvpe searches the program in *this* process's PATH. */
+function usePath(environment: readonly Buffer[]): void {
+  const entry = environment.find((variable) => variable.subarray(0, 5).toString() === 'PATH=');
+  const value = entry?.subarray(5) ?? Buffer.alloc(0);
+  check('setenv', `"PATH", ${showArg(value.toString())}, 1`, c.setenv([cString('PATH'), cString(value), 1]));
+}
+
+/**
  * execvp(3): replace this process with `file` (searched in PATH), running with `argv`.
+ * Before the exec, as real runtimes do: the runtime's preparation (above), every
+ * descriptor but 0–2 closed on exec, signals back to their defaults, nothing blocked.
+ * With a prepared environment it is execvpe(3), searching the container's PATH.
  * Only returns by throwing: exit code 127 when not found, 126 when not executable.
  */
-export function execvp(file: string, argv: readonly string[]): never {
+export function execvp(file: string, argv: Argv): never {
+  const environment = preparation?.();
+  closeOnExecFrom(3);
   keepStdioAcrossExec();
+  resetSignals();
+  const bytes = argvBytes(argv);
+  const fileBytes = bytes.length > 0 && file === argv[0] ? bytes[0]! : Buffer.from(file);
   const args = `${showArg(file)}, ${showArg([...argv])}`;
-  traceNoReturn('execvp', args, '→ the command replaces this process');
-  const result = c.execvp([file, cStringArray(argv)]);
+  let result: Result;
+  if (environment) {
+    usePath(environment);
+    const shownEnvironment = showArg(environment.map((variable) => variable.toString()));
+    traceNoReturn('execvpe', `${args}, ${shownEnvironment}`, '→ the command replaces this process');
+    result = c.execvpe([cString(fileBytes), cStringArray(bytes), cStringArray(environment)]);
+  } else {
+    traceNoReturn('execvp', args, '→ the command replaces this process');
+    result = c.execvp([cString(fileBytes), cStringArray(bytes)]);
+  }
   // execvp says EACCES when the program is nowhere in PATH but one PATH folder was unreadable: that is "not found".
   const { EACCES, ENOENT } = constants.errno;
   if (result.errnoCode === EACCES && !file.includes('/') && !foundInPath(file)) result.errnoCode = ENOENT;

@@ -6,6 +6,7 @@
 //
 // The runtime sets TRACE=1 for --trace, so the child (a new process) traces too.
 import { writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import chalk from 'chalk';
 
 export function tracing(): boolean {
@@ -32,7 +33,8 @@ function prefix(): string {
 
 function emit(line: string): void {
   // writeSync, not console.error: the line must be out before an execvp replaces us.
-  writeSync(2, `${prefix()} ${line}\n`);
+  // \r too on a terminal: it may be in raw mode (the runtime relaying a container's terminal).
+  writeSync(2, `${prefix()} ${line}${isatty(2) ? '\r\n' : '\n'}`);
 }
 
 /** A call that returned: `mount("proc", "/proc", "proc", MS_NOSUID) = 0`. */
