@@ -23,6 +23,10 @@ const PROGRAMS = [
   'mkdir', 'rm', 'touch', 'grep', 'head', 'tail', 'wc', 'true', 'false', 'test', 'printf', 'pwd',
   'whoami', 'date', 'ln', 'cp', 'mv', 'chmod', 'readlink', 'kill', 'seq', 'sed', 'dd', 'stat', 'df',
   'free', 'top', 'ip',
+  // everyday text tools: env | sort, cut -d: -f1 /etc/passwd, seq 5 | awk '{ s += $1 } END { print s }', …
+  'sort', 'uniq', 'cut', 'tr', 'awk', 'yes', 'tee', 'xargs', 'find', 'basename', 'dirname', 'od', 'nl', 'expr',
+  // the terminal: tty, stty size
+  'tty', 'stty',
 ];
 
 /** Where programs are looked for on the host (not $PATH: it may list anything, e.g. node_modules/.bin). */
@@ -38,6 +42,7 @@ const ETC_FILES: Readonly<Record<string, string>> = {
   'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
   'etc/group': 'root:x:0:\nnogroup:x:65534:\n',
   'etc/hostname': 'container\n',
+  'etc/hosts': '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n',
   'etc/os-release':
     'NAME="containers-from-scratch workshop rootfs"\n' +
     'ID=cfs-workshop\n' +

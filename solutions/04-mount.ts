@@ -21,6 +21,7 @@ import {
   MS_REC,
 } from '../lib/kernel/constants.js';
 import { mountMinimalDev } from '../lib/container/devices.js';
+import { mountHostnameFiles } from '../lib/container/hostname-files.js';
 import { chdir, execvp, mount, pivotRoot, sethostname, umount2, unshare } from '../lib/kernel/libc.js';
 import { ensureRootfs } from '../lib/container/rootfs.js';
 import { runtime, spawnChild } from '../lib/container/runtime.js';
@@ -49,7 +50,7 @@ runtime({
     // END TODO
     sethostname(container.hostname);
     // TODO(step 4): mount the rootfs, its /proc and /dev, then pivot_root into it and drop the old root.
-    // hint: pivot_root needs a mount point: mount(rootfs, rootfs, '', MS_BIND | MS_REC). Then mount proc on `${rootfs}/proc` and call mountMinimalDev(rootfs), before pivoting, while the host's /dev is reachable.
+    // hint: pivot_root needs a mount point: mount(rootfs, rootfs, '', MS_BIND | MS_REC). Then mount proc on `${rootfs}/proc` and call mountMinimalDev(rootfs) and mountHostnameFiles(rootfs, container.hostname), before pivoting, while the host's /dev is reachable.
     // hint: chdir(rootfs); pivotRoot('.', '.'); umount2('.', MNT_DETACH); chdir('/') — the old root ends up on top of the new one, and detaching it leaves no way back.
     // pivot_root needs the new root to be a mount point: bind-mount the rootfs onto itself.
     mount(rootfs, rootfs, '', MS_BIND | MS_REC);
@@ -57,6 +58,8 @@ runtime({
     mount('proc', `${rootfs}/proc`, 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC);
     // A minimal /dev (null, zero, random, tty, ...) on a tmpfs.
     mountMinimalDev(rootfs);
+    // /etc/hostname and /etc/hosts name the container: its own copies, bind-mounted (rootfs/ is never written).
+    mountHostnameFiles(rootfs, container.hostname);
     // Swap roots: pivot_root(".", ".") puts the old root on top of the new one...
     chdir(rootfs);
     pivotRoot('.', '.');

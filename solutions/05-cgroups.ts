@@ -25,6 +25,7 @@ import {
 } from '../lib/kernel/constants.js';
 import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/container/cgroups.js';
 import { mountMinimalDev } from '../lib/container/devices.js';
+import { mountHostnameFiles } from '../lib/container/hostname-files.js';
 import { chdir, execvp, mount, pivotRoot, sethostname, umount2, unshare } from '../lib/kernel/libc.js';
 import { ensureRootfs } from '../lib/container/rootfs.js';
 import { runtime, spawnChild } from '../lib/container/runtime.js';
@@ -74,6 +75,8 @@ runtime({
     mount('proc', `${rootfs}/proc`, 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC);
     // A minimal /dev (null, zero, random, tty, ...) on a tmpfs.
     mountMinimalDev(rootfs);
+    // /etc/hostname and /etc/hosts name the container: its own copies, bind-mounted (rootfs/ is never written).
+    mountHostnameFiles(rootfs, container.hostname);
     // Swap roots: pivot_root(".", ".") puts the old root on top of the new one...
     chdir(rootfs);
     pivotRoot('.', '.');

@@ -26,6 +26,7 @@ import {
 } from '../lib/kernel/constants.js';
 import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/container/cgroups.js';
 import { mountMinimalDev } from '../lib/container/devices.js';
+import { mountHostnameFiles } from '../lib/container/hostname-files.js';
 import { chdir, execvp, mount, pivotRoot, sethostname, umount2, unshare } from '../lib/kernel/libc.js';
 import { createLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
 import { ensureRootfs } from '../lib/container/rootfs.js';
@@ -84,6 +85,8 @@ runtime({
     mount('proc', `${root}/proc`, 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC);
     // A minimal /dev (null, zero, random, tty, ...) on a tmpfs.
     mountMinimalDev(root);
+    // /etc/hostname and /etc/hosts name the container: its own copies, bind-mounted (rootfs/ is never written).
+    mountHostnameFiles(root, container.hostname);
     // Swap roots: pivot_root(".", ".") puts the old root on top of the new one...
     chdir(root);
     pivotRoot('.', '.');

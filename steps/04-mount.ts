@@ -23,6 +23,7 @@ import {
   MS_REC,
 } from '../lib/kernel/constants.js';
 import { mountMinimalDev } from '../lib/container/devices.js';
+import { mountHostnameFiles } from '../lib/container/hostname-files.js';
 import { chdir, execvp, mount, pivotRoot, sethostname, umount2, unshare } from '../lib/kernel/libc.js';
 import { ensureRootfs } from '../lib/container/rootfs.js';
 import { runtime, spawnChild } from '../lib/container/runtime.js';
@@ -42,7 +43,7 @@ runtime({
     // hint: unshare(CLONE_NEWNS) here in the child — not in the parent: pivot_root would move every process of the namespace, the parent too.
     sethostname(container.hostname);
     // TODO(step 4): mount the rootfs, its /proc and /dev, then pivot_root into it and drop the old root.
-    // hint: pivot_root needs a mount point: mount(rootfs, rootfs, '', MS_BIND | MS_REC). Then mount proc on `${rootfs}/proc` and call mountMinimalDev(rootfs), before pivoting, while the host's /dev is reachable.
+    // hint: pivot_root needs a mount point: mount(rootfs, rootfs, '', MS_BIND | MS_REC). Then mount proc on `${rootfs}/proc` and call mountMinimalDev(rootfs) and mountHostnameFiles(rootfs, container.hostname), before pivoting, while the host's /dev is reachable.
     execvp(container.command[0], container.command);
   },
 });

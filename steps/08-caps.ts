@@ -38,6 +38,7 @@ import {
 import { dangerousCapabilities } from '../lib/container/capabilities.js';
 import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/container/cgroups.js';
 import { mountMinimalDev } from '../lib/container/devices.js';
+import { mountHostnameFiles } from '../lib/container/hostname-files.js';
 import { chdir, close, execvp, mount, pivotRoot, prctl, sethostname, socket, umount2, unshare } from '../lib/kernel/libc.js';
 import { getInterfaceFlags, setInterfaceFlags } from '../lib/container/net.js';
 import { createLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
@@ -90,6 +91,8 @@ runtime({
     mount('sysfs', `${root}/sys`, 'sysfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
     // A minimal /dev (null, zero, random, tty, ...) on a tmpfs.
     mountMinimalDev(root);
+    // /etc/hostname and /etc/hosts name the container: its own copies, bind-mounted (rootfs/ is never written).
+    mountHostnameFiles(root, container.hostname);
     // Swap roots: pivot_root(".", ".") puts the old root on top of the new one...
     chdir(root);
     pivotRoot('.', '.');

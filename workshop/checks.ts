@@ -243,9 +243,9 @@ export const CHECKS: Check[] = [
       expectSuccess(result);
       const mountPoints = lines(result.stdout).map((line) => line.split(' ')[4] ?? '');
       const roots = mountPoints.filter((point) => point === '/').length;
-      const foreign = mountPoints.filter((point) => point !== '/' && !/^\/(proc|dev|sys)(\/|$)/.test(point));
+      const foreign = mountPoints.filter((point) => point !== '/' && !/^\/(proc|dev|sys)(\/|$)|^\/etc\/(hostname|hosts)$/.test(point));
       if (roots !== 1 || foreign.length > 0) {
-        throw new CheckFailure('mount points inside', 'one "/" and mounts under /proc, /dev and /sys only', summarize(mountPoints), result);
+        throw new CheckFailure('mount points inside', 'one "/", mounts under /proc, /dev and /sys, and /etc/hostname and /etc/hosts only', summarize(mountPoints), result);
       }
     },
   },
