@@ -1,6 +1,7 @@
 // The check harness: running a step's runtime in a container the way a
 // participant would (npm run check and npm test both use it).
 import { spawn } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
@@ -123,4 +124,47 @@ export function hostProcesses(argv: string[]): number[] {
 export async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   for (const start = Date.now(); Date.now() - start < timeoutMs; await sleep(20)) if (condition()) return true;
   return condition();
+}
+
+/** Host pids of the processes whose environment contains `marker` (e.g. a runtime's child, which inherits its parent's). */
+export function processesWithMarker(marker: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`).includes(marker);
+      } catch {
+        return false; // exited meanwhile, or not ours to read
+      }
+    })
+    .map(Number);
+}
+
+/**
+ * Start `step`'s runtime on a `sleep`, kill it with `signal` after `delayMs`
+ * (setup takes the first ~150 ms), and return the pids of what it left
+ * running after up to `settleMs`: the container's command, or a child that
+ * had not become it yet. The right answer is []. What is left is then killed.
+ */
+export async function killDuringSetup(step: Step, target: Target, delayMs: number, signal: NodeJS.Signals, settleMs = 3000): Promise<number[]> {
+  const bundle = await compile(runtimeFile(step, target));
+  const sleeper = ['sleep', String(randomInt(1_000_000, 9_999_999))];
+  const marker = `CFS_KILL_TEST=${randomBytes(6).toString('hex')}`;
+  const [name, value] = marker.split('=') as [string, string];
+  const runtime = spawn(process.execPath, [bundle, 'run', '--', ...sleeper], { cwd: REPO_ROOT, stdio: 'ignore', env: { ...process.env, TRACE: '', [name]: value } });
+  const exited = new Promise((resolve) => runtime.on('exit', resolve));
+  await sleep(delayMs);
+  runtime.kill(signal);
+  await exited;
+  const left = (): number[] => [...new Set([...hostProcesses(sleeper), ...processesWithMarker(marker)])];
+  await waitFor(() => left().length === 0, settleMs);
+  const survivors = left();
+  for (const pid of survivors) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return survivors;
 }
