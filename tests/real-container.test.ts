@@ -419,6 +419,11 @@ describe('killing the runtime during setup leaves nothing running', { concurrenc
       });
     }
   }
+  for (const number of [4, 6]) {
+    test(`step ${number}: kill -9 the moment the runtime's child exists (its Node still starting)`, async () => {
+      assert.deepEqual(await killDuringSetup(stepNumbered(number), 'solutions', 'child-started', 'SIGKILL'), []);
+    });
+  }
   for (const number of [4, 8]) {
     const delay = randomInt(0, 80);
     test(`step ${number}: SIGTERM after ${delay} ms, before the runtime has handlers`, async () => {

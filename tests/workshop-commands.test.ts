@@ -66,7 +66,7 @@ describe('npm run step', () => {
       /mount\("none", "\/", "", MS_REC\|MS_PRIVATE, ""\) = 0/,
       /pivot_root\("\.", "\."\) = 0/,
       /umount2\("\.", MNT_DETACH\) = 0/,
-      /execvp\("true", \["true"\]\)/,
+      /execvpe\("true", \["true"\], \["PATH=/,
     ]) {
       assert.match(output, call);
     }

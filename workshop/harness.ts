@@ -140,20 +140,36 @@ export function processesWithMarker(marker: string): number[] {
     .map(Number);
 }
 
+/** The children of process `pid` (those its main thread started: Node spawns from it). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /**
- * Start `step`'s runtime on a `sleep`, kill it with `signal` after `delayMs`
- * (setup takes the first ~150 ms), and return the pids of what it left
- * running after up to `settleMs`: the container's command, or a child that
- * had not become it yet. The right answer is []. What is left is then killed.
+ * Start `step`'s runtime on a `sleep`, kill it with `signal` after `delay` ms
+ * (setup takes the first ~150 ms) or the moment its child exists (while the
+ * child's Node is still starting: the tightest spot), and return the pids of
+ * what it left running after up to `settleMs`: the container's command, or a
+ * child that had not become it yet. The right answer is []. What is left is
+ * then killed.
  */
-export async function killDuringSetup(step: Step, target: Target, delayMs: number, signal: NodeJS.Signals, settleMs = 3000): Promise<number[]> {
+export async function killDuringSetup(step: Step, target: Target, delay: number | 'child-started', signal: NodeJS.Signals, settleMs = 3000): Promise<number[]> {
   const bundle = await compile(runtimeFile(step, target));
   const sleeper = ['sleep', String(randomInt(1_000_000, 9_999_999))];
   const marker = `CFS_KILL_TEST=${randomBytes(6).toString('hex')}`;
   const [name, value] = marker.split('=') as [string, string];
   const runtime = spawn(process.execPath, [bundle, 'run', '--', ...sleeper], { cwd: REPO_ROOT, stdio: 'ignore', env: { ...process.env, TRACE: '', [name]: value } });
   const exited = new Promise((resolve) => runtime.on('exit', resolve));
-  await sleep(delayMs);
+  if (delay === 'child-started') {
+    const started = Date.now();
+    while (runtime.exitCode === null && childrenOf(runtime.pid!).length === 0 && Date.now() - started < 10_000) await sleep(1);
+  } else {
+    await sleep(delay);
+  }
   runtime.kill(signal);
   await exited;
   const left = (): number[] => [...new Set([...hostProcesses(sleeper), ...processesWithMarker(marker)])];

@@ -267,7 +267,7 @@ export function resetSignals(): void {
     // SIGKILL and SIGSTOP can't be changed; 32 and 33 are the C library's own and refuse (EINVAL).
     if (signal !== SIGKILL && signal !== SIGSTOP) c.signal([signal, SIG_DFL]);
   }
-  traceCall('signal', `1…${MAX_SIGNAL}, SIG_DFL`, '(each signal)');
+  traceCall('signal', 'N, SIG_DFL', `0, for each signal N from 1 to ${MAX_SIGNAL} but SIGKILL and SIGSTOP`);
   const error = c.pthread_sigmask([SIG_SETMASK, Buffer.alloc(SIGSET_SIZE), 0]);
   check('pthread_sigmask', 'SIG_SETMASK, {}, NULL', { value: error === 0 ? 0 : -1, errnoCode: error, errnoMessage: `error ${error}` });
 }
