@@ -7,7 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { createRequire } from 'node:module';
 import { EXIT, WorkshopError } from '../lib/kernel/errors.js';
-import { execvp } from '../lib/kernel/libc.js';
+import { execvp, withBytes } from '../lib/kernel/libc.js';
+import { argumentBytes } from '../lib/container/environment.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import { exerciseFile, solutionFile, type Step } from '../workshop/steps.js';
 import { pristineExercise } from '../workshop/exercises.js';
@@ -36,12 +37,13 @@ function reexecInUserNamespace(bundle: string, args: string[]): never {
   const blocker = userNamespaceBlocker();
   if (blocker) throw new WorkshopError('you are not root, and this machine does not allow user namespaces.', blocker);
   process.env.CFS_ROOTLESS = '1';
-  const command = inUserNamespace([process.execPath, bundle, 'run', ...args]);
-  return execvp(command[0]!, command);
+  const command = inUserNamespace([process.execPath, bundle, 'run']);
+  // The arguments as the exact bytes typed (they need not be UTF-8), not as Node decoded them.
+  return execvp(command[0]!, withBytes([...command.map((word) => Buffer.from(word)), ...argumentBytes(args)]));
 }
 
 /** Options of the runtime that take a value, to find where the command starts. */
-const VALUE_OPTIONS = new Set(['--rootfs', '--hostname', '--pids-max', '--memory', '--id']);
+const VALUE_OPTIONS = new Set(['--rootfs', '--hostname', '--pids-max', '--memory', '--id', '--env']);
 
 /** Take `--solution` out of the options (before the command), leaving the runtime's own. */
 function takeSolutionFlag(args: string[]): { useSolution: boolean; args: string[] } {
