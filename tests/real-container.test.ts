@@ -256,6 +256,28 @@ describe('like a real container, on a rootfs that is not ours (static busybox)',
   });
 });
 
+describe('options and rootless', () => {
+  test('--env with a NAME that is not one is refused before anything starts (exit 2)', async () => {
+    const bundle = await compile(runtimeFile(stepNumbered(4), 'solutions'));
+    const result = spawnSync(process.execPath, [bundle, 'run', '--env', '1X=y', '--', 'true'], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--env takes NAME=VALUE or NAME .* not "1X=y"/);
+  });
+
+  test('rootless (npm run step as nobody, re-executed through unshare): the exact bytes, the container\'s environment', () => {
+    const script = `cafe=$(printf 'caf\\351'); exec "$@" --env "GREETING=$cafe" -- sh -c 'cat /proc/$$/environ; echo; printf "%s\\n" "$1"' probe "$cafe"`;
+    const result = spawnSync('/bin/bash', ['-c', script, 'bash', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, 'cli/launch.mjs', 'cli/step.ts', '4', '--solution'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, HOME: '/tmp', FORCE_COLOR: '0', AWS_SECRET_ACCESS_KEY: 'host-secret' },
+      input: '',
+    });
+    assert.equal(result.status, 0, result.stderr.toString());
+    const [environ = '', argument] = result.stdout.toString('latin1').split('\n');
+    assert.deepEqual(environ.split('\0').filter(Boolean).sort(), [`PATH=${DEFAULT_PATH}`, 'HOSTNAME=container', 'HOME=/root', `GREETING=${CAFE.toString('latin1')}`].sort());
+    assert.equal(argument, CAFE.toString('latin1'));
+  });
+});
+
 describe('a session of its own', () => {
   test('`kill -TERM 0` inside reaches only the container, not the caller\'s process group', async () => {
     const bundle = await compile(runtimeFile(stepNumbered(2), 'solutions'));

@@ -112,6 +112,8 @@ export function relayTerminal(master: number, onInterruptKey: (signal: 'SIGINT' 
   process.on('SIGWINCH', onResize);
 
   const pty = new tty.ReadStream(master); // both ways: a stream on the master
+  const dropOutput = (): void => {}; // our stdout is gone (a closed pipe): keep reading, so the container never blocks
+  process.stdout.on('error', dropOutput);
   let lastOutput = Date.now();
   const closed = new Promise<void>((resolve) => {
     pty.on('data', (chunk: Buffer) => {
@@ -139,6 +141,7 @@ export function relayTerminal(master: number, onInterruptKey: (signal: 'SIGINT' 
       process.stdin.pause();
       process.off('SIGCONT', onContinue);
       process.off('SIGWINCH', onResize);
+      process.stdout.off('error', dropOutput);
       pty.destroy();
       restore();
       process.off('exit', restore);
