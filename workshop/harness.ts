@@ -166,14 +166,14 @@ export async function killDuringSetup(step: Step, target: Target, delay: number 
   const exited = new Promise((resolve) => runtime.on('exit', resolve));
   if (delay === 'child-started') {
     const started = Date.now();
-    while (runtime.exitCode === null && childrenOf(runtime.pid!).length === 0 && Date.now() - started < 10_000) await sleep(1);
+    while (runtime.exitCode === null && childrenOf(runtime.pid!).length === 0 && Date.now() - started < 10_000) await sleep(2);
   } else {
     await sleep(delay);
   }
   runtime.kill(signal);
   await exited;
   const left = (): number[] => [...new Set([...hostProcesses(sleeper), ...processesWithMarker(marker)])];
-  await waitFor(() => left().length === 0, settleMs);
+  for (const start = Date.now(); left().length > 0 && Date.now() - start < settleMs; ) await sleep(100);
   const survivors = left();
   for (const pid of survivors) {
     try {
