@@ -13,7 +13,7 @@
 // command with the container's environment, default signals and fds 0–2 only
 // (execvp in lib/kernel/libc.ts); arguments pass as the exact bytes typed.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readSync, writeSync } from 'node:fs';
+import { fstatSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { constants, hostname } from 'node:os';
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -207,13 +207,21 @@ function askParent<T>(question: object): T {
       if (end !== -1) return JSON.parse(Buffer.from(received.slice(0, end), 'latin1').toString()) as T;
     }
   } catch (error) {
-    if (!['EPIPE', 'ECONNRESET', 'EBADF'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    if (!['EPIPE', 'ECONNRESET'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
   }
   process.exit(EXIT.runtimeFailed); // the parent died: nobody is waiting for this container
 }
 
 /** The child's end of the channel (the 4th entry of spawn's stdio). */
 const CHANNEL_FD = 3;
+
+function isChannel(fd: number): boolean {
+  try {
+    return fstatSync(fd).isSocket();
+  } catch {
+    return false; // not open
+  }
+}
 
 /**
  * The child's start, at every step, before the step's own child():
@@ -223,6 +231,7 @@ const CHANNEL_FD = 3;
 function startChild(steps: Runtime): void {
   // If the parent dies (even by SIGKILL), the kernel kills the container too...
   prctl(PR_SET_PDEATHSIG, constants.signals.SIGKILL, 'PR_SET_PDEATHSIG, SIGKILL');
+  if (!isChannel(CHANNEL_FD)) throw new WorkshopError('`child` is how the runtime starts itself, with the parent on fd 3.', USAGE, EXIT.usage);
   // ...and if it died before that, its answer never comes (askParent exits): no container outlives it.
   const start = askParent<Start>({ ask: 'start' });
   const container: Container = { ...start.container, command: withBytes(fromBase64(start.command)) };
