@@ -63,6 +63,20 @@ describe('argv marshalling', () => {
   });
 });
 
+describe('what execvp does before the exec', () => {
+  test('on kernels without close_range(CLOSE_RANGE_CLOEXEC), each descriptor from 3 up is marked close-on-exec', () => {
+    // dup2 makes descriptors without FD_CLOEXEC, as a careless caller leaves them.
+    const script = `import { closeOnExecOneByOne, dup2, fcntl } from './lib/kernel/libc.ts';
+      dup2(1, 40); dup2(1, 41); dup2(1, 42);
+      const before = [fcntl(40, 1), fcntl(41, 1), fcntl(42, 1)];
+      closeOnExecOneByOne(41);
+      console.log(JSON.stringify({ before, after: [fcntl(40, 1), fcntl(41, 1), fcntl(42, 1)] }));`;
+    const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.equal(result.stderr, '');
+    assert.deepEqual(JSON.parse(result.stdout), { before: [0, 0, 0], after: [0, 1, 1] }); // F_GETFD: 1 is FD_CLOEXEC; below 41 untouched
+  });
+});
+
 describe('errno → error text', () => {
   test('errno numbers get their names', () => {
     assert.equal(errnoName(1), 'EPERM');

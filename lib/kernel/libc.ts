@@ -242,6 +242,11 @@ export function closeOnExecFrom(first: number): void {
     return;
   }
   traceFailure('close_range', args, result.errnoCode === ENOSYS ? 'ENOSYS' : 'EINVAL', 'this kernel is older: FD_CLOEXEC one by one');
+  closeOnExecOneByOne(first);
+}
+
+/** close_range's fallback: FD_CLOEXEC on each open descriptor from `first` up, as /proc/self/fd lists them. */
+export function closeOnExecOneByOne(first: number): void {
   let open: number[];
   try {
     open = readdirSync('/proc/self/fd').map(Number);
