@@ -46,7 +46,7 @@ echo "--tty--"; if (: <>/dev/tty) 2>/dev/null; then echo "opened /dev/tty"; else
 if [ "$2" = dev ]; then
   echo "--mounts--"; grep -E ' /dev/(shm|pts) ' /proc/self/mountinfo
   echo "--shm--"; ls -ld /dev/shm; dd if=/dev/zero of=/dev/shm/probe bs=1024 count=100 2>/dev/null && echo "wrote 100 KiB"
-  echo "--ptmx--"; readlink /dev/ptmx; ls /dev/pts
+  echo "--ptmx--"; readlink /dev/ptmx; (exec 3<>/dev/ptmx && ls /dev/pts)
   echo "--etc--"; cat /etc/hostname /etc/hosts
 fi
 echo "--end--"
@@ -182,7 +182,7 @@ function checkEveryStep(probeOf: () => Promise<Probe>, expectedHostname: string)
 }
 
 function checkOwnDev(probeOf: () => Promise<Probe>, hostname: string, rootfs: () => string | undefined): void {
-  test('/dev: /dev/shm is a 64 MiB tmpfs, mode 1777, that takes a 100 KiB file; /dev/pts is a devpts of its own; /dev/ptmx → pts/ptmx', async () => {
+  test('/dev: /dev/shm is a 64 MiB tmpfs, mode 1777, that takes a 100 KiB file; /dev/pts is a devpts of its own, whose /dev/ptmx makes ptys', async () => {
     const run = await probeOf();
     const mounts = run.text('mounts');
     assert.match(mounts, / \/dev\/shm .* - tmpfs \S+ \S*size=65536k/, mounts);
@@ -190,7 +190,7 @@ function checkOwnDev(probeOf: () => Promise<Probe>, hostname: string, rootfs: ()
     const [listing = '', written = ''] = run.text('shm').split('\n');
     assert.match(listing, /^drwxrwxrwt/);
     assert.equal(written, 'wrote 100 KiB');
-    assert.deepEqual(run.text('ptmx').split('\n').filter(Boolean), ['pts/ptmx', 'ptmx']);
+    assert.deepEqual(run.text('ptmx').split('\n').filter(Boolean), ['pts/ptmx', '0', 'ptmx'], 'a new pty (0) once /dev/ptmx is opened');
   });
   test('/etc/hostname and /etc/hosts name the container; the rootfs\'s own files are untouched', async (t) => {
     const root = rootfs();
