@@ -154,10 +154,10 @@ function childrenOf(pid: number): number[] {
  * (setup takes the first ~150 ms) or the moment its child exists (while the
  * child's Node is still starting: the tightest spot), and return the pids of
  * what it left running after up to `settleMs`: the container's command, or a
- * child that had not become it yet. The right answer is []. What is left is
- * then killed.
+ * child that had not become it yet, as "pid: command line". The right answer
+ * is []. What is left is then killed.
  */
-export async function killDuringSetup(step: Step, target: Target, delay: number | 'child-started', signal: NodeJS.Signals, settleMs = 3000): Promise<number[]> {
+export async function killDuringSetup(step: Step, target: Target, delay: number | 'child-started', signal: NodeJS.Signals, settleMs = 10_000): Promise<string[]> {
   const bundle = await compile(runtimeFile(step, target));
   const sleeper = ['sleep', String(randomInt(1_000_000, 9_999_999))];
   const marker = `CFS_KILL_TEST=${randomBytes(6).toString('hex')}`;
@@ -174,8 +174,8 @@ export async function killDuringSetup(step: Step, target: Target, delay: number 
   await exited;
   const left = (): number[] => [...new Set([...hostProcesses(sleeper), ...processesWithMarker(marker)])];
   for (const start = Date.now(); left().length > 0 && Date.now() - start < settleMs; ) await sleep(100);
-  const survivors = left();
-  for (const pid of survivors) {
+  const survivors = left().map((pid) => `${pid}: ${commandLine(pid)}`);
+  for (const pid of left()) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -183,4 +183,12 @@ export async function killDuringSetup(step: Step, target: Target, delay: number 
     }
   }
   return survivors;
+}
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '(gone)';
+  }
 }
