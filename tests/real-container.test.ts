@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { removeStaleCgroups } from '../lib/container/cgroups.js';
 import { removeStaleLayers } from '../lib/container/overlay.js';
 import { DEFAULT_PATH } from '../lib/container/environment.js';
-import { TERMIOS_LFLAG_OFFSET, TIOCSWINSZ } from '../lib/kernel/constants.js';
+import { TERMIOS_LFLAG_OFFSET, TIOCGWINSZ, TIOCSWINSZ } from '../lib/kernel/constants.js';
 import { ioctl, tcgetattr } from '../lib/kernel/libc.js';
 import { DEFAULT_ROOTFS, REPO_ROOT } from '../lib/paths.js';
 import { compile } from '../workshop/compile.mjs';
@@ -351,6 +351,18 @@ function inRawMode(path: string): boolean {
   }
 }
 
+/** The window size of the terminal at `path`. */
+function windowSize(path: string): { rows: number; columns: number } {
+  const fd = openSync(path, fs.O_RDWR | fs.O_NOCTTY | fs.O_NONBLOCK);
+  try {
+    const size = Buffer.alloc(8);
+    ioctl(fd, TIOCGWINSZ, size, '&size');
+    return { rows: size.readUInt16LE(0), columns: size.readUInt16LE(2) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Resize the terminal at `path` from outside, as a terminal window does: its foreground processes get SIGWINCH. */
 function resize(path: string, rows: number, columns: number): void {
   const fd = openSync(path, fs.O_RDWR | fs.O_NOCTTY | fs.O_NONBLOCK);
@@ -367,7 +379,7 @@ function resize(path: string, rows: number, columns: number): void {
 describe('a terminal of its own when stdin is one (driven through a real pty)', { concurrency: 2 }, () => {
   const step8 = stepNumbered(8);
 
-  test('step 8: tty is /dev/pts/0, window size and its changes pass, job control works, raw mode on the host\'s terminal until exit', async (t) => {
+  test('step 8: tty is /dev/pts/0 (and /dev/tty is it, not the host\'s), window size and its changes pass, job control works, raw mode on the host\'s terminal until exit', async (t) => {
     const bundle = await compile(runtimeFile(step8, 'solutions'));
     const terminal = new Terminal(`stty rows 30 cols 100; tty; stty -g; ${process.execPath} ${bundle} run; echo "status=$?"; stty -g; read -r _`);
     t.after(() => terminal.kill());
@@ -379,6 +391,9 @@ describe('a terminal of its own when stdin is one (driven through a real pty)', 
     await terminal.type(`sh -c 'trap "stty size; exit 0" WINCH; echo waiting; while :; do sleep 0.1; done'\r`, /waiting\r?\n/);
     resize(hostTerminal!, 40, 120);
     await terminal.waitFor(/40 120\r?\n/, terminal.mark() - 20);
+    // /dev/tty inside is the container's terminal, not the host's: changing it leaves the host's alone.
+    await terminal.type('stty cols 77 < /dev/tty; stty size\r', /40 77\r?\n/);
+    assert.deepEqual(windowSize(hostTerminal!), { rows: 40, columns: 120 });
     // Job control: Ctrl-Z stops the foreground job, fg brings it back, Ctrl-C ends it.
     const sleeper = `sleep ${randomInt(100_000, 999_999)}`;
     await terminal.type(`${sleeper}\r`, new RegExp(`${sleeper}\\r?\\n`));
