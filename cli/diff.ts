@@ -1,19 +1,16 @@
-// npm run diff N [-- --mine]
+// npm run diff N [-- --mine] [--compact]
 //
 // What the solution of step N adds over step N-1, as a coloured diff: the
 // instructor's slide. With --mine: your steps/ file against the solution.
+// With --compact: only the code lines the step adds or changes (no comments,
+// new imports as one list), cut to 100 columns: one projector screen.
 import chalk from 'chalk';
 import { structuredPatch } from 'diff';
 import { existsSync, readFileSync } from 'node:fs';
-import { plainSolution } from '../workshop/exercises.js';
-import { STEPS, exerciseFile, solutionFile } from '../workshop/steps.js';
+import { STEPS, exerciseFile } from '../workshop/steps.js';
+import { compactDiff, plainSolutionOf, type CompactDiff } from '../workshop/step-diff.js';
 import { EXIT, WorkshopError } from '../lib/kernel/errors.js';
 import { main, requireStep } from './common.js';
-
-function readPlainSolution(stepNumber: number): string {
-  const step = STEPS.find((s) => s.number === stepNumber);
-  return step ? plainSolution(readFileSync(solutionFile(step), 'utf8')) : '';
-}
 
 /** A unified diff with colours and line numbers of the new file. */
 export function renderDiff(oldName: string, newName: string, oldText: string, newText: string): string {
@@ -32,17 +29,70 @@ export function renderDiff(oldName: string, newName: string, oldText: string, ne
   return out.join('\n');
 }
 
+/** The compact view's width: a projector terminal. */
+export const COMPACT_WIDTH = 100;
+
+function cut(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}
+
+/** `names` as import lines of at most `width` columns. */
+function importLines(sign: string, module: string, names: string[], width: number): string[] {
+  const lines: string[] = [];
+  let line = `${sign} import { `;
+  for (const [index, name] of names.entries()) {
+    const piece = `${name}${index < names.length - 1 ? ', ' : ` } from '${module}'`}`;
+    if (line.length + piece.length > width && line.trim() !== `${sign} import {`) {
+      lines.push(line.trimEnd());
+      line = `${sign}          `;
+    }
+    line += piece;
+  }
+  lines.push(line);
+  return lines;
+}
+
+/** The compact diff for a terminal: one line per added/changed code line, coloured. */
+export function renderCompact(title: string, diff: CompactDiff, width = COMPACT_WIDTH): string {
+  if (diff.imports.length === 0 && diff.hunks.length === 0) return chalk.dim(`${title}: no code changes.`);
+  const out = [chalk.bold(cut(title, width))];
+  for (const { module, added, removed } of diff.imports) {
+    if (added.length > 0) out.push(...importLines('+', module, added, width).map((line) => chalk.green(line)));
+    if (removed.length > 0) out.push(...importLines('-', module, removed, width).map((line) => chalk.red(line)));
+  }
+  for (const hunk of diff.hunks) {
+    out.push(chalk.cyan(`@ ${hunk.where}`));
+    const indent = Math.min(...hunk.lines.map((line) => line.text.length - line.text.trimStart().length));
+    for (const { kind, text } of hunk.lines) {
+      const line = cut(`${kind === 'add' ? '+' : kind === 'remove' ? '-' : ' '}   ${text.slice(indent)}`, width);
+      out.push(kind === 'add' ? chalk.green(line) : kind === 'remove' ? chalk.red(line) : chalk.dim(line));
+    }
+  }
+  return out.join('\n');
+}
+
 main(() => {
-  const step = requireStep(process.argv[2], 'diff');
-  const solution = readPlainSolution(step.number);
-  if (process.argv.includes('--mine')) {
+  const args = process.argv.slice(2);
+  const step = requireStep(args[0], 'diff');
+  const compact = args.includes('--compact');
+  const unknown = args.slice(1).find((arg) => arg !== '--mine' && arg !== '--compact');
+  if (unknown !== undefined) throw new WorkshopError(`unknown option ${unknown}`, 'Usage: npm run diff N [-- --mine] [--compact]', EXIT.usage);
+  const solution = plainSolutionOf(step.number);
+  if (args.includes('--mine')) {
     const mine = exerciseFile(step);
     if (!existsSync(mine)) throw new WorkshopError(`steps/${step.stem}.ts is missing.`, `Restore it with \`npm run reset ${step.number}\`.`, EXIT.usage);
-    console.log(renderDiff(`steps/${step.stem}.ts (yours)`, `solutions/${step.stem}.ts`, readFileSync(mine, 'utf8'), solution));
+    const yours = readFileSync(mine, 'utf8');
+    const title = `What solutions/${step.stem}.ts has that your steps/${step.stem}.ts does not (code only)`;
+    console.log(compact ? renderCompact(title, compactDiff(yours, solution)) : renderDiff(`steps/${step.stem}.ts (yours)`, `solutions/${step.stem}.ts`, yours, solution));
     return 0;
   }
   const previous = STEPS.find((s) => s.number === step.number - 1);
   const previousName = previous ? `solutions/${previous.stem}.ts` : '(nothing)';
-  console.log(renderDiff(previousName, `solutions/${step.stem}.ts`, readPlainSolution(step.number - 1), solution));
+  if (compact) {
+    const title = `Step ${step.number} — ${step.title}: the code it adds over ${previous ? `step ${previous.number}` : 'nothing'}`;
+    console.log(renderCompact(title, compactDiff(plainSolutionOf(step.number - 1), solution)));
+    return 0;
+  }
+  console.log(renderDiff(previousName, `solutions/${step.stem}.ts`, plainSolutionOf(step.number - 1), solution));
   return 0;
 });
