@@ -3,6 +3,7 @@
 // `npm run diff N -- --compact` and the slides) and the side-by-side view of
 // the whole file (the slides). Both are data here; cli/diff.ts colours them
 // for the terminal and workshop/room/slides.ts turns them into HTML.
+import chalk from 'chalk';
 import { structuredPatch } from 'diff';
 import { readFileSync } from 'node:fs';
 import { plainSolution } from './exercises.js';
@@ -200,4 +201,46 @@ export function sideBySide(oldSource: string, newSource: string): SideBySideRow[
 /** Step N's compact diff over step N-1's reference. */
 export function stepCompactDiff(step: Step): CompactDiff {
   return compactDiff(plainSolutionOf(step.number - 1), plainSolutionOf(step.number));
+}
+
+/** The compact view's width: a projector terminal. */
+export const COMPACT_WIDTH = 100;
+
+function cut(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}
+
+/** `names` as import lines of at most `width` columns. */
+function importLines(sign: string, module: string, names: string[], width: number): string[] {
+  const lines: string[] = [];
+  let line = `${sign} import { `;
+  for (const [index, name] of names.entries()) {
+    const piece = `${name}${index < names.length - 1 ? ', ' : ` } from '${module}'`}`;
+    if (line.length + piece.length > width && line.trim() !== `${sign} import {`) {
+      lines.push(line.trimEnd());
+      line = `${sign}          `;
+    }
+    line += piece;
+  }
+  lines.push(line);
+  return lines;
+}
+
+/** The compact diff for a terminal: one line per added/changed code line, coloured. */
+export function renderCompact(title: string, diff: CompactDiff, width = COMPACT_WIDTH): string {
+  if (diff.imports.length === 0 && diff.hunks.length === 0) return chalk.dim(`${title}: no code changes.`);
+  const out = [chalk.bold(cut(title, width))];
+  for (const { module, added, removed } of diff.imports) {
+    if (added.length > 0) out.push(...importLines('+', module, added, width).map((line) => chalk.green(line)));
+    if (removed.length > 0) out.push(...importLines('-', module, removed, width).map((line) => chalk.red(line)));
+  }
+  for (const hunk of diff.hunks) {
+    out.push(chalk.cyan(`@ ${hunk.where}`));
+    const indent = Math.min(...hunk.lines.map((line) => line.text.length - line.text.trimStart().length));
+    for (const { kind, text } of hunk.lines) {
+      const line = cut(`${kind === 'add' ? '+' : kind === 'remove' ? '-' : ' '}   ${text.slice(indent)}`, width);
+      out.push(kind === 'add' ? chalk.green(line) : kind === 'remove' ? chalk.red(line) : chalk.dim(line));
+    }
+  }
+  return out.join('\n');
 }

@@ -131,9 +131,12 @@ export function send(room: RoomAddress, path: string, body: string, timeoutMs = 
  * to the room this checkout joined, if any. At most REPORT_TIMEOUT_MS, never
  * throws, and prints nothing unless the room could not be reached (one dim line).
  */
-export async function reportToRoom(result: CheckResult, log: (line: string) => void = console.log): Promise<void> {
+export async function reportToRoom(
+  result: CheckResult,
+  { roomFile = ROOM_FILE, log = console.log }: { roomFile?: string; log?: (line: string) => void } = {},
+): Promise<void> {
   try {
-    const room = joinedRoom();
+    const room = joinedRoom(roomFile);
     if (!room) return;
     const outcome = await send(room, 'report', JSON.stringify(reportFor(room, result)));
     if (!outcome.ok) log(chalk.dim(`(the room at ${room.origin} did not take this result: ${outcome.reason}. \`npm run leave\` stops reporting.)`));
