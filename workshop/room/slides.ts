@@ -164,7 +164,7 @@ export function stepDiffHtml(number: number): string {
   return [
     `<h3>What step ${number} adds <small>npm run diff ${number} -- --compact</small></h3>`,
     compactDiffHtml(compactDiff(oldSource, newSource)),
-    `<details class="whole-file"><summary>The whole file, side by side (${escapeHtml(oldName)} → solutions/${escapeHtml(step.stem)}.ts)</summary>`,
+    `<details class="whole-file"><summary>The whole file, side by side: ${escapeHtml(oldName)} → solutions/${escapeHtml(step.stem)}.ts</summary>`,
     sideBySideHtml(sideBySide(oldSource, newSource), oldName, `solutions/${step.stem}.ts`),
     '</details>',
   ].join('\n');
