@@ -70,8 +70,8 @@ describe('the room, in a real browser', () => {
     const roomCopy = copyOfRepository();
     copies.push(roomCopy);
     copyFileSync(`${REPO_ROOT}/WORKSHOP.md`, `${roomCopy}/WORKSHOP.md`); // the slides' source
-    // The instructor: a room on a free localhost port; 2 s of no change counts as stuck (10 min in class).
-    roomProcess = spawn(process.execPath, ['cli/launch.mjs', 'cli/room.ts', '--host', '127.0.0.1', '--port', '0', '--stuck-after', '2s'], {
+    // The instructor: a room on a free localhost port; 1 s of no change counts as stuck (10 min in class).
+    roomProcess = spawn(process.execPath, ['cli/launch.mjs', 'cli/room.ts', '--host', '127.0.0.1', '--port', '0', '--stuck-after', '1s'], {
       cwd: roomCopy,
       env: { ...process.env, FORCE_COLOR: '0' },
     });
@@ -162,7 +162,7 @@ describe('the room, in a real browser', () => {
     await page.locator('#participants tbody tr.stuck').nth(1).waitFor(SHOWS);
     assert.equal(await row(page, 'Grace').getAttribute('data-stuck'), 'true');
     assert.equal(await row(page, 'Ada').getAttribute('data-stuck'), 'false');
-    assert.match(await cell(page, 'Grace', 'age'), /stuck > 2 s/);
+    assert.match(await cell(page, 'Grace', 'age'), /stuck > 1 s/);
     assert.match(await page.locator('#summary').innerText(), /^3 participants · 1 with their step done · 2 stuck$/);
     await page.screenshot({ path: `${ARTIFACTS}/room-board.png`, fullPage: true });
 
