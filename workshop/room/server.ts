@@ -255,7 +255,13 @@ export function openRoom(options: RoomOptions): Promise<Room> {
   };
 
   const slides = (res: ServerResponse, id: string | undefined): void => {
-    const guide = loadGuide(guideFile);
+    let guide;
+    try {
+      guide = loadGuide(guideFile);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      return send(res, 404, 'text', `${guideFile} is not there: the slides are made from it.\n`);
+    }
     if (id === undefined || id === '') return send(res, 200, 'html', slidePage(guide, undefined));
     const page = guide.pages.find((p) => p.id === id);
     if (!page) return send(res, 404, 'text', `no page "${id}" in the guide\n`);

@@ -150,24 +150,30 @@ export function sideBySideHtml(rows: readonly SideBySideRow[], oldName: string, 
       return `<tr>${cell(row.left, leftKind)}${cell(row.right, rightKind)}</tr>`;
     })
     .join('\n');
-  return `<table class="diff side-by-side"><thead><tr><th colspan="2">${escapeHtml(oldName)}</th><th colspan="2">${escapeHtml(newName)}</th></tr></thead><tbody>\n${body}\n</tbody></table>`;
+  return `<table class="diff side-by-side"><colgroup><col class="n"><col><col class="n"><col></colgroup><thead><tr><th colspan="2">${escapeHtml(oldName)}</th><th colspan="2">${escapeHtml(newName)}</th></tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
-/** The diff panel of step `number`: compact first, the whole file side by side below. */
-export function stepDiffHtml(number: number): string {
+/** Step `number`'s diff: the compact view (beside the text) and the whole file side by side (below it). */
+export function stepDiffHtml(number: number): { compact: string; whole: string } {
   const step = STEPS.find((s) => s.number === number);
-  if (!step) return '';
+  if (!step) return { compact: '', whole: '' };
   const previous = STEPS.find((s) => s.number === number - 1);
   const oldSource = plainSolutionOf(number - 1);
   const newSource = plainSolutionOf(number);
   const oldName = previous ? `solutions/${previous.stem}.ts` : '(nothing)';
-  return [
-    `<h3>What step ${number} adds <small>npm run diff ${number} -- --compact</small></h3>`,
-    compactDiffHtml(compactDiff(oldSource, newSource)),
-    `<details class="whole-file"><summary>The whole file, side by side: ${escapeHtml(oldName)} → solutions/${escapeHtml(step.stem)}.ts</summary>`,
-    sideBySideHtml(sideBySide(oldSource, newSource), oldName, `solutions/${step.stem}.ts`),
-    '</details>',
-  ].join('\n');
+  const newName = `solutions/${step.stem}.ts`;
+  return {
+    compact: [
+      `<h3>What step ${number} adds <small>npm run diff ${number} -- --compact</small></h3>`,
+      compactDiffHtml(compactDiff(oldSource, newSource)),
+      '<p class="more"><a href="#whole-file">the whole file, side by side ↓</a></p>',
+    ].join('\n'),
+    whole: [
+      `<section class="whole-file" id="whole-file"><h3>The whole file, side by side: ${escapeHtml(oldName)} → ${escapeHtml(newName)}</h3>`,
+      sideBySideHtml(sideBySide(oldSource, newSource), oldName, newName),
+      '</section>',
+    ].join('\n'),
+  };
 }
 
 /** A complete slide page (or the index, when `page` is undefined). */
@@ -185,7 +191,7 @@ export function slidePage(guide: Guide, page: GuidePage | undefined): string {
   const contents = `<ol class="contents">${guide.pages.map((p) => `<li><a href="./${escapeHtml(p.id)}">${escapeHtml(p.title)}</a></li>`).join('')}</ol>`;
   const main = page
     ? page.step
-      ? `<main class="slide with-diff"><article class="guide">${page.html}</article><aside class="step-diff">${stepDiffHtml(page.step)}</aside></main>`
+      ? (({ compact, whole }) => `<main class="slide with-diff"><article class="guide">${page.html}</article><aside class="step-diff">${compact}</aside></main>\n${whole}`)(stepDiffHtml(page.step))
       : `<main class="slide"><article class="guide">${page.html}</article></main>`
     : `<main class="slide"><article class="guide">${guide.intro}${contents}</article></main>`;
   return `<!doctype html>
