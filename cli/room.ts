@@ -23,7 +23,7 @@ function usage(message: string): never {
 }
 
 /** "10m", "90s", "10" (minutes) → milliseconds. */
-export function parseDuration(text: string): number {
+function parseDuration(text: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*(s|m|min)?$/.exec(text.trim());
   if (!match) usage(`--stuck-after takes a duration like 10m or 90s, not "${text}"`);
   const value = Number(match[1]);
@@ -93,7 +93,8 @@ main(async () => {
   console.log(`  ${chalk.bold(`npm run join ${base} -- --name THEIR-NAME`)}`);
   if (listenAll && lan.length === 0) console.log(chalk.yellow('! This machine has no network address: only this machine can join. Connect to the room\'s network and restart.'));
   if (listenAll && lan.length > 1) console.log(chalk.dim(`  (this machine also answers at ${lan.slice(1).join(', ')})`));
-  console.log(chalk.dim(`A participant failing with no change for ${Math.round(stuckAfterMs / 6000) / 10} min is highlighted as stuck.`));
+  const stuck = stuckAfterMs < 60_000 ? `${stuckAfterMs / 1000} s` : `${Math.round(stuckAfterMs / 6000) / 10} min`;
+  console.log(chalk.dim(`A participant failing with no change for ${stuck} is highlighted as stuck.`));
 
   return new Promise<number>((resolve) => {
     const close = (): void => {

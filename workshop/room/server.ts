@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import { REPO_ROOT } from '../../lib/paths.js';
 import { STEPS } from '../steps.js';
 import { Board, type Snapshot } from './board.js';
-import { ID_PATTERN, LIMITS, RateLimiter, tokenMatches, validateReport } from './protocol.js';
+import { ID_PATTERN, LIMITS, RateLimiter, cleanText, tokenMatches, validateReport } from './protocol.js';
 import { escapeHtml, loadGuide, slidePage } from './slides.js';
 
 export interface RoomOptions {
@@ -194,7 +194,7 @@ export function openRoom(options: RoomOptions): Promise<Room> {
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
     res.write(`retry: 2000\nevent: board\ndata: ${JSON.stringify(publicSnapshot(board.snapshot(), token))}\n\n`);
     clients.add(res);
-    req.on('close', () => clients.delete(res));
+    res.on('close', () => clients.delete(res));
   };
 
   const report = async (req: IncomingMessage, res: ServerResponse, address: string): Promise<void> => {
@@ -211,7 +211,8 @@ export function openRoom(options: RoomOptions): Promise<Room> {
     }
     const validation = validateReport(parsed);
     if (!validation.ok) {
-      tellOnce(`${address} ${validation.error}`, `! rejected a report from ${address}: ${validation.error}`);
+      // The reason quotes what was sent: cleaned and cut before it reaches the instructor's terminal.
+      tellOnce(`${address} ${validation.error}`, `! rejected a report from ${address}: ${cleanText(validation.error, 200)}`);
       return send(res, 400, 'text', `${validation.error}\n`);
     }
     const { report: accepted } = validation;
@@ -303,7 +304,7 @@ export function openRoom(options: RoomOptions): Promise<Room> {
 
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      log(`! ${req.method} ${req.url}: ${error instanceof Error ? error.message : String(error)}`);
+      log(cleanText(`! ${req.method} ${req.url}: ${error instanceof Error ? error.message : String(error)}`, 300));
       if (!res.headersSent) send(res, 500, 'text', 'the room had a problem with this request\n');
       else res.end();
     });
