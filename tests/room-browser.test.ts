@@ -9,7 +9,7 @@
 // broken board.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -53,6 +53,7 @@ describe('the room, in a real browser', () => {
   const copies: string[] = [];
   let roomProcess: ChildProcess | undefined;
   let context: BrowserContext | undefined;
+  let browserStarting: Promise<BrowserContext> | undefined;
   let profile = '';
   let page: Page;
   let url = '';
@@ -67,6 +68,23 @@ describe('the room, in a real browser', () => {
       existsSync(CHROMIUM),
       `${CHROMIUM} is missing, so the board cannot be tested in a browser. Install Debian's chromium (apt-get install chromium; .ci/run does) or point CFS_CHROMIUM at a Chromium.`,
     );
+    // The browser starts while the room and the participants get ready.
+    profile = mkdtempSync(`${tmpdir()}/cfs-chromium-`);
+    browserStarting = chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 720 },
+      // As root, Chromium's sandbox cannot start; the network is closed, so nothing may try to reach it.
+      args: [
+        ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+    });
+    browserStarting.catch(() => {}); // awaited below; a failure to start is reported there
     const roomCopy = copyOfRepository();
     copies.push(roomCopy);
     copyFileSync(`${REPO_ROOT}/WORKSHOP.md`, `${roomCopy}/WORKSHOP.md`); // the slides' source
@@ -96,21 +114,7 @@ describe('the room, in a real browser', () => {
     for (const join of joins) assert.equal(join.status, 0, join.stdout + join.stderr);
     assert.match(joins[0]!.stdout, /✓ Joined the room at http:\/\/127\.0\.0\.1:\d+ as Ada/);
 
-    profile = mkdtempSync(`${tmpdir()}/cfs-chromium-`);
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 720 },
-      // As root, Chromium's sandbox cannot start; the network is closed, so nothing may try to reach it.
-      args: [
-        ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    });
+    context = await browserStarting;
     page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(SHOWS.timeout);
     page.on('request', (request) => requests.push(request.url()));
@@ -122,7 +126,7 @@ describe('the room, in a real browser', () => {
   });
 
   after(async () => {
-    await context?.close();
+    await (context ?? (await browserStarting?.catch(() => undefined)))?.close();
     roomProcess?.kill('SIGTERM');
     for (const copy of copies) rmSync(copy, { recursive: true, force: true });
     if (profile) rmSync(profile, { recursive: true, force: true });
