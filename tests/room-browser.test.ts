@@ -49,6 +49,11 @@ function row(page: Page, name: string) {
   return page.locator('#participants tbody tr').filter({ has: page.locator('td.name').getByText(name, { exact: true }) });
 }
 
+const MISSING = `${CHROMIUM} is missing, so the board cannot be tested in a browser. Install Debian's chromium (apt-get install chromium; .ci/run does) or point CFS_CHROMIUM at a Chromium.`;
+
+// Counted as a failure in the summary (a failing `before` only cancels the tests below).
+test('the browser is there: Debian\'s chromium', () => assert.ok(existsSync(CHROMIUM), MISSING));
+
 describe('the room, in a real browser', () => {
   const copies: string[] = [];
   let roomProcess: ChildProcess | undefined;
@@ -64,10 +69,7 @@ describe('the room, in a real browser', () => {
   let linus = '';
 
   before(async () => {
-    assert.ok(
-      existsSync(CHROMIUM),
-      `${CHROMIUM} is missing, so the board cannot be tested in a browser. Install Debian's chromium (apt-get install chromium; .ci/run does) or point CFS_CHROMIUM at a Chromium.`,
-    );
+    assert.ok(existsSync(CHROMIUM), MISSING);
     // The browser starts while the room and the participants get ready.
     profile = mkdtempSync(`${tmpdir()}/cfs-chromium-`);
     browserStarting = chromium.launchPersistentContext(profile, {
