@@ -1,19 +1,21 @@
 // --trace=compact: the trace for a projector, at most 100 columns wide.
 //
-//   parent · pid 4242                    │ child · --trace=full shows every argument
-//   ─────────────────────────────────────┼───────────────────────────────────────────
+//   parent · pid 4242       │ child · (--trace=full shows every argument)
+//   ────────────────────────┼──────────────────────────────────────────────────
 //   unshare(CLONE_NEWUTS|CLONE_NEWPID) = 0
 //   spawn(node, ["solutions/04-mount.ts", "child", …]) → pid 4250
-//                                        │ mount("proc", "rootfs/proc", "proc", MS_NOSUID|…, "") = 0
-//                                        │ fcntl({X}, F_SETFD, 0) = 0   X: 0 1 2
+//                           │ mount("proc", "rootfs/proc", "proc", MS_NOSUID|MS_NODEV|MS_NOEXEC, "") = 0
+//                           │ mount("/dev/{X}", "rootfs/dev/{X}", "", MS_BIND, "") = 0
+//                           │     X: null zero full random urandom tty
+//                           │ fcntl({X}, F_SETFD, 0) = 0   X: 0 1 2
 //
-// The parent writes in the left column, the child in the right one (a
-// parent's line may run on into the right column: the two never share a
-// row). Paths are shown relative to the repository (`rootfs/proc`), or by the
-// short name a folder was given (`layers/merged`, `cgroup-pids/pids.max`);
-// arguments that do not fit are cut in the middle; a run of the same call
-// that differs in one value (six /dev bind mounts, 25 dropped capabilities)
-// is one line, with the values after `X:`.
+// The parent's lines start at the left edge, the child's in the column after
+// the bar (the two never share a row, so a parent's line may be as wide as
+// the trace). Paths are shown relative to the repository (`rootfs/proc`), or
+// by the short name a folder was given (`layers`, `merged`, `cgroup-pids`),
+// with one line saying so; arguments that do not fit are cut (in the middle
+// for strings); a run of the same call that differs in one value (six /dev
+// bind mounts, 25 dropped capabilities) is one line, with the values after `X:`.
 import { writeSync } from 'node:fs';
 import chalk from 'chalk';
 import { REPO_ROOT } from '../paths.js';
