@@ -16,7 +16,7 @@ import { chmodSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isStale } from './stale.js';
-import { traceNote } from '../kernel/trace.js';
+import { traceNote, traceShortName } from '../kernel/trace.js';
 
 /** statfs(2)'s f_type of an overlay file system (linux/magic.h). */
 const OVERLAYFS_MAGIC = 0x794c7630;
@@ -60,6 +60,9 @@ export function createLayers(id: string): Layers {
   // Shared by every user, like /tmp itself: anyone may add a folder, only its owner may remove it.
   if (mkdirSync(LAYERS_PARENT, { recursive: true }) !== undefined) chmodSync(LAYERS_PARENT, 0o1777);
   const layers = layersOf(id);
+  // --trace=compact shows these folders as layers/... and merged/... (the container's root).
+  traceShortName(layers.dir, 'layers');
+  traceShortName(layers.merged, 'merged');
   mkdirSync(layers.dir, { mode: 0o700 });
   for (const folder of [layers.upper, layers.work, layers.merged]) mkdirSync(folder);
   traceNote(`mkdir ${layers.dir}/{upper,work,merged}`);

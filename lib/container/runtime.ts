@@ -13,7 +13,7 @@ import { PR_SET_PDEATHSIG } from '../kernel/constants.js';
 import { EXIT, WorkshopError, reportError } from '../kernel/errors.js';
 import { prctl } from '../kernel/libc.js';
 import { DEFAULT_ROOTFS, REPO_ROOT } from '../paths.js';
-import { traceNote } from '../kernel/trace.js';
+import { traceNote, traceSetting } from '../kernel/trace.js';
 
 /** Everything a step needs to know about the container it runs. */
 export interface Container {
@@ -51,7 +51,7 @@ const DEFAULTS = {
  */
 export const INTERACTIVE_SHELL = ['sh', '-c', 'command -v bash >/dev/null || exec sh; export PS1="\\h:\\w# "; exec bash --norc'];
 
-const USAGE = `usage: <step>.ts run [--hostname NAME] [--rootfs DIR] [--pids-max N] [--memory SIZE] [--trace] [--debug] [--] [cmd args...]`;
+const USAGE = `usage: <step>.ts run [--hostname NAME] [--rootfs DIR] [--pids-max N] [--memory SIZE] [--trace[=compact|full]] [--debug] [--] [cmd args...]`;
 
 /** Parse `[options] [--] cmd args...`; options stop at the first word that is not one. */
 export function parseContainer(args: readonly string[]): Container {
@@ -72,7 +72,7 @@ export function parseContainer(args: readonly string[]): Container {
     else if (arg === '--pids-max') container.pidsMax = parsePositive(arg, value(arg));
     else if (arg === '--memory') container.memory = value(arg);
     else if (arg === '--id') container.id = value(arg);
-    else if (arg === '--trace') process.env.TRACE = '1';
+    else if (arg === '--trace' || arg.startsWith('--trace=')) process.env.TRACE = traceValue(arg);
     else if (arg === '--debug') process.env.CFS_DEBUG = '1';
     else if (arg.startsWith('--')) throw new WorkshopError(`unknown option ${arg}`, USAGE, EXIT.usage);
     else break;
@@ -82,6 +82,13 @@ export function parseContainer(args: readonly string[]): Container {
   if (container.command[0] === '') throw new WorkshopError('the command is empty.', USAGE, EXIT.usage);
   if (container.id === '') container.id = `cfs-${process.pid}-${Math.random().toString(16).slice(2, 6)}`;
   return container;
+}
+
+/** --trace, --trace=compact or --trace=full: what TRACE says to this process and the child. */
+function traceValue(option: string): string {
+  const value = traceSetting(option);
+  if (value === undefined) throw new WorkshopError(`unknown option ${option}: --trace takes =compact or =full`, USAGE, EXIT.usage);
+  return value;
 }
 
 function parsePositive(flag: string, text: string): number {
