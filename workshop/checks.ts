@@ -165,7 +165,9 @@ function hardeningProbe(context: CheckContext): Promise<HardeningProbe> {
         const paths = [...MASKED_PATHS, ...READONLY_PATHS].join(' ');
         const device = planted ? `(echo x > ${planted}) 2>/dev/null && echo usable || echo refused` : 'echo not-planted';
         const script = `cat /proc/self/mountinfo; echo ---; for p in ${paths}; do [ -e "$p" ] && echo "$p"; done; echo ---; ${device}; echo x > /dev/null && echo works`;
-        const result = await context.run(['sh', '-c', script]);
+        // What a person would type to see the same (the device file is gone after the check).
+        const byHand = 'grep -E " / | /proc| /sys" /proc/self/mountinfo; wc -c /proc/keys /proc/timer_list; test -w /proc/irq && echo writable';
+        const result = { ...(await context.run(['sh', '-c', script])), reproduce: reproduceCommand(context.step, context.target, ['sh', '-c', byHand]) };
         const [mountinfo = '', present = '', rest = ''] = result.stdout.split('---\n');
         const [deviceLine = '', devNull = ''] = lines(rest);
         return { result, mounts: mountsIn(mountinfo), present: lines(present), planted, device: deviceLine, devNull };
@@ -690,7 +692,9 @@ export const CHECKS: Check[] = [
         const [inside = 0, , count = 0] = line.trim().split(/\s+/).map(Number);
         return inside <= 1000 && 1000 < inside + count;
       });
-      if (mapped) expectEqual('`id -u` of a setuid-root copy of id, run as uid 1000 (setpriv --reuid=1000)', '1000', field(result.stdout, 'setuid') ?? '', result);
+      const setuid = field(result.stdout, 'setuid') ?? '';
+      if (mapped && /not found/.test(setuid)) throw new CheckFailure('setpriv in the container', 'to exist', 'the rootfs has none: `npm run rootfs` adds it (util-linux)', result);
+      if (mapped) expectEqual('`id -u` of a setuid-root copy of id, run as uid 1000 (setpriv --reuid=1000)', '1000', setuid, result);
     },
   },
   {

@@ -184,25 +184,26 @@ export function checkArchitecture(arch: string = process.arch): Rule[] {
   const rules: Rule[] = [
     {
       text: `arch ≠ ${name} → KILL_PROCESS`,
-      // A = arch; equal: skip the kill; then A = nr for the rules that follow.
-      instructions: [load(SECCOMP_DATA_ARCH), jump(BPF_JMP | BPF_JEQ | BPF_K, audit, 1, 0), verdict(SECCOMP_RET_KILL_PROCESS), load(SECCOMP_DATA_NR)],
+      // A = arch; equal: skip the kill.
+      instructions: [load(SECCOMP_DATA_ARCH), jump(BPF_JMP | BPF_JEQ | BPF_K, audit, 1, 0), verdict(SECCOMP_RET_KILL_PROCESS)],
     },
   ];
   if (x32) {
     rules.push({
       text: `nr ≥ 0x${X32_SYSCALL_BIT.toString(16)} (the x32 ABI) → KILL_PROCESS`,
-      instructions: [jump(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1), verdict(SECCOMP_RET_KILL_PROCESS)],
+      instructions: [load(SECCOMP_DATA_NR), jump(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1), verdict(SECCOMP_RET_KILL_PROCESS)],
     });
   }
   return rules;
 }
 
-/** `name` → fail with `errno` (A holds the syscall number). */
+/** `name` → fail with `errno`. (Each rule loads what it tests: rules work in any order.) */
 export function denySyscall(name: string, errno: number, arch: string = process.arch): Rule {
   const number = syscall(name, arch);
   return {
     text: `${name} (${number}) → ${errnoText(errno)}`,
-    instructions: [jump(BPF_JMP | BPF_JEQ | BPF_K, number, 0, 1), fail(errno)],
+    // A = nr; not this syscall: skip the verdict.
+    instructions: [load(SECCOMP_DATA_NR), jump(BPF_JMP | BPF_JEQ | BPF_K, number, 0, 1), fail(errno)],
   };
 }
 
@@ -215,8 +216,15 @@ function denyArgument(name: string, index: number, test: { mask: number; shown: 
   const compare = 'mask' in test ? jump(BPF_JMP | BPF_JSET | BPF_K, test.mask, 0, 1) : jump(BPF_JMP | BPF_JEQ | BPF_K, test.value, 0, 1);
   return {
     text: `${name} (${number}) with ${test.shown} → ${errnoText(errno)}, else ALLOW`,
-    // nr ≠ name: skip the 4 instructions of this rule. Else A = the argument: test it, fail or allow.
-    instructions: [jump(BPF_JMP | BPF_JEQ | BPF_K, number, 0, 4), load(seccompDataArgLow(index)), compare, fail(errno), verdict(SECCOMP_RET_ALLOW)],
+    // A = nr; not this syscall: skip the rest of the rule. Else A = the argument: test it, fail or allow.
+    instructions: [
+      load(SECCOMP_DATA_NR),
+      jump(BPF_JMP | BPF_JEQ | BPF_K, number, 0, 4),
+      load(seccompDataArgLow(index)),
+      compare,
+      fail(errno),
+      verdict(SECCOMP_RET_ALLOW),
+    ],
   };
 }
 

@@ -21,7 +21,7 @@ import {
   decodeFlags,
   syscallNumber,
 } from './constants.js';
-import { LibcError } from './errors.js';
+import { LibcError, noteFilterLoaded } from './errors.js';
 import { DataType, LIBC_PATH, define, open } from './ffi.js';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -226,4 +226,5 @@ export function seccomp(operation: number, flags: number, filter: Buffer): void 
   if (number === undefined) throw new Error(`no seccomp syscall number for architecture ${process.arch}`);
   const args = `${SECCOMP_OPERATIONS[operation] ?? operation}, ${flags}, {len=${instructions}, filter=0x${address.toString(16)}}`;
   check('seccomp', args, seccompCalls.syscall([number, operation, flags, fprog]));
+  noteFilterLoaded();
 }
