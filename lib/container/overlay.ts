@@ -20,9 +20,9 @@
 // exactly that). So:
 //   root:     /run/containers-from-scratch                (0700; /run is a tmpfs)
 //   others:   $XDG_RUNTIME_DIR/containers-from-scratch    (the user's own 0700 tmpfs)
-//             else <temp folder>/containers-from-scratch-<uid>, 0700
+//             else <temp folder>/containers-from-scratch-layers-<uid>, 0700
 // An overlay's upper layer cannot be on an overlay (/tmp and /run inside a
-// Docker container are): then /dev/shm/containers-from-scratch-<uid>, a tmpfs.
+// Docker container are): then /dev/shm/containers-from-scratch-layers-<uid>, a tmpfs.
 // The folder is created without following symlinks, then checked: a folder
 // that belongs to someone else, or that others can write, is refused.
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
@@ -68,9 +68,9 @@ export function layersFolder(): string {
   const candidates = [
     ...(uid === 0 ? ['/run/containers-from-scratch'] : []),
     ...(uid !== 0 && runtimeDir?.startsWith('/') ? [join(runtimeDir, 'containers-from-scratch')] : []),
-    join(tmpdir(), `containers-from-scratch-${uid}`),
+    join(tmpdir(), `containers-from-scratch-layers-${uid}`),
   ];
-  return candidates.find((path) => exists(dirname(path)) && !onOverlay(dirname(path))) ?? `/dev/shm/containers-from-scratch-${uid}`;
+  return candidates.find((path) => exists(dirname(path)) && !onOverlay(dirname(path))) ?? `/dev/shm/containers-from-scratch-layers-${uid}`;
 }
 
 export const LAYERS_PARENT = layersFolder();
