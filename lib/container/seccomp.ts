@@ -110,6 +110,7 @@ export const DENIED_SYSCALLS: ReadonlyArray<readonly [name: string, why: string]
   ['fsmount', 'the new mount API, as mount'],
   ['fspick', 'the new mount API, as mount'],
   ['mount_setattr', 'the new mount API, as mount'],
+  ['open_tree_attr', 'the new mount API (6.15+), as mount'],
   ['unshare', 'new namespaces: a user namespace gives back every capability, inside it'],
   ['setns', "joins another process's namespaces"],
   ['open_by_handle_at', 'opens any file of a file system by its handle: the "shocker" escape'],
