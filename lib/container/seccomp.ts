@@ -117,6 +117,9 @@ export const DENIED_SYSCALLS: ReadonlyArray<readonly [name: string, why: string]
   ['quotactl', 'disk quotas'],
   ['quotactl_fd', 'disk quotas'],
   ['fanotify_init', 'watches file accesses, machine-wide'],
+  ['lsm_get_self_attr', 'the security module (AppArmor, SELinux) attributes of the process (6.8+)'],
+  ['lsm_set_self_attr', 'the security module attributes of the process'],
+  ['lsm_list_modules', 'which security modules the kernel runs'],
   // Other processes and the machine
   ['kcmp', "compares other processes' kernel objects"],
   ['pidfd_getfd', "takes a file descriptor out of another process"],

@@ -219,8 +219,8 @@ export const AUDIT_ARCH_NAMES: Record<number, string> = {
  * Syscall numbers on x86_64 (asm/unistd_64.h) and arm64 (asm-generic/unistd.h),
  * for the seccomp filter and the calls glibc does not wrap. A missing entry: the
  * architecture has no such syscall (arm64 never had the legacy ones).
- * Checked with libseccomp's `scmp_sys_resolver -a x86_64|aarch64 NAME`, except open_tree_attr
- * (Linux 6.15, newer than libseccomp 2.5: 467 in both kernel syscall tables).
+ * Checked with libseccomp's `scmp_sys_resolver -a x86_64|aarch64 NAME`, except the lsm_* calls
+ * (Linux 6.8) and open_tree_attr (6.15), newer than libseccomp 2.5: from the kernel's syscall tables.
  */
 export const SYSCALLS: Readonly<Record<string, { x64?: number; arm64?: number }>> = {
   seccomp: { x64: 317, arm64: 277 },
@@ -254,6 +254,9 @@ export const SYSCALLS: Readonly<Record<string, { x64?: number; arm64?: number }>
   fspick: { x64: 433, arm64: 433 },
   mount_setattr: { x64: 442, arm64: 442 },
   open_tree_attr: { x64: 467, arm64: 467 },
+  lsm_get_self_attr: { x64: 459, arm64: 459 },
+  lsm_set_self_attr: { x64: 460, arm64: 460 },
+  lsm_list_modules: { x64: 461, arm64: 461 },
   swapon: { x64: 167, arm64: 224 },
   swapoff: { x64: 168, arm64: 225 },
   open_by_handle_at: { x64: 304, arm64: 265 },
