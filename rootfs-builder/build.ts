@@ -23,6 +23,7 @@ const PROGRAMS = [
   'mkdir', 'rm', 'touch', 'grep', 'head', 'tail', 'wc', 'true', 'false', 'test', 'printf', 'pwd',
   'whoami', 'date', 'ln', 'cp', 'mv', 'chmod', 'readlink', 'kill', 'seq', 'sed', 'dd', 'stat', 'df',
   'free', 'top', 'ip',
+  'unshare', 'setpriv', 'keyctl', // step 9: what the syscall filter refuses (keyctl: package keyutils)
 ];
 
 /** Where programs are looked for on the host (not $PATH: it may list anything, e.g. node_modules/.bin). */
