@@ -3,7 +3,7 @@
 // A pre-flight the instructor asks the whole room to run before the workshop:
 // can this machine run the containers we build? Each check prints a line
 //
-//   ✓ ok        ! a warning: only going-further steps (5–8) are affected
+//   ✓ ok        ! a warning: only going-further steps (5–9) are affected
 //   ✗ fail: a core step (1–4) cannot run here, with the fix below it
 //
 // and the last line says which steps are ready. Exit status 1 when a core
@@ -27,6 +27,7 @@ import {
   kernelVersion,
   namespaceDisabledReason,
   probeNamespace,
+  readIfExists,
   probeOverlay,
   unshareVersion,
   type Cgroups,
@@ -50,7 +51,7 @@ interface Check {
   blocks?: { steps: number[]; needs: string };
 }
 
-const LAST_STEP = 8;
+const LAST_STEP = 9;
 const CORE_STEPS = '1–4';
 
 const isRoot = process.getuid?.() === 0;
@@ -242,7 +243,7 @@ function checkCgroupControllers(cgroups: Cgroups): Check {
       status: 'warn',
       detail: `${readOnly.join(' and ')} exist, but your cgroup is not delegated to you (it belongs to root)`,
       fix:
-        'Run steps 5–8 as root (`sudo npm run step 5`; with nvm: `sudo env "PATH=$PATH" npm run step 5`). ' +
+        'Run steps 5–9 as root (`sudo npm run step 5`; with nvm: `sudo env "PATH=$PATH" npm run step 5`). ' +
         'Steps 1–4 work without root.',
       blocks: { steps: [5], needs: 'root (cgroups are not delegated to you)' },
     };
@@ -295,6 +296,21 @@ function checkDefaultRootfs(): Check {
   }
 }
 
+/** Step 9: can this kernel load a seccomp filter that answers with an errno, or kills the process? */
+function checkSeccomp(): Check {
+  const name = 'seccomp';
+  const blocks = { steps: [9], needs: 'seccomp filters' };
+  const mode = /^Seccomp:\s*(\d)/m.exec(readIfExists('/proc/self/status') ?? '')?.[1];
+  const actions = readIfExists('/proc/sys/kernel/seccomp/actions_avail')?.trim().split(/\s+/);
+  if (mode === undefined || !actions) {
+    return { name, status: 'warn', detail: 'this kernel has no seccomp filters (CONFIG_SECCOMP_FILTER), or is older than 4.14', fix: 'Use a distribution kernel from 2018 or later: all have them.', blocks };
+  }
+  const missing = ['allow', 'errno', 'kill_process'].filter((action) => !actions.includes(action));
+  if (missing.length > 0) return { name, status: 'warn', detail: `filters lack the action${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, blocks };
+  // Seccomp: 2: this process already runs under a filter (a container, systemd's SystemCallFilter): filters stack.
+  return { name, status: 'ok', detail: `filters available (${actions.join(' ')})${mode === '2' ? '; this shell already runs under one, and filters stack' : ''}` };
+}
+
 // ── Running them ────────────────────────────────────────────────────────────
 
 async function runChecks(): Promise<Check[]> {
@@ -313,7 +329,7 @@ async function runChecks(): Promise<Check[]> {
     checks.push(checkNamespace(type, results[index] ?? { ok: false }, userResult, !unshare));
   });
   const cgroups = detectCgroups();
-  checks.push(checkCgroupVersion(cgroups), checkCgroupControllers(cgroups), checkOverlay(await overlayProbe, !unshare), checkDefaultRootfs());
+  checks.push(checkCgroupVersion(cgroups), checkCgroupControllers(cgroups), checkOverlay(await overlayProbe, !unshare), checkSeccomp(), checkDefaultRootfs());
   return checks;
 }
 

@@ -23,6 +23,7 @@ const PROGRAMS = [
   'mkdir', 'rm', 'touch', 'grep', 'head', 'tail', 'wc', 'true', 'false', 'test', 'printf', 'pwd',
   'whoami', 'date', 'ln', 'cp', 'mv', 'chmod', 'readlink', 'kill', 'seq', 'sed', 'dd', 'stat', 'df',
   'free', 'top', 'ip',
+  'unshare', 'setpriv', 'keyctl', // step 9: what the syscall filter refuses (keyctl: package keyutils)
   // everyday text tools: env | sort, cut -d: -f1 /etc/passwd, seq 5 | awk '{ s += $1 } END { print s }', …
   'sort', 'uniq', 'cut', 'tr', 'awk', 'yes', 'tee', 'xargs', 'find', 'basename', 'dirname', 'od', 'nl', 'expr',
   // the terminal: tty, stty size

@@ -45,7 +45,7 @@ runtime({
     // At most this much memory, no swap: past it, the kernel's OOM killer sends SIGKILL.
     cgroup.limitMemory(parseSize(container.memory));
     // TODO(step 6): create the folders of the container's own layer (upper, work, merged), before the child needs them.
-    // hint: lib/container/overlay.ts has them: createLayers(container.id) makes <tmp>/containers-from-scratch/<id>/{upper,work,merged}.
+    // hint: lib/container/overlay.ts has them: createLayers(container.id) makes <your layers folder>/<id>/{upper,work,merged} (root: /run/containers-from-scratch).
     // hint: removeStaleLayers(); createLayers(container.id); — the first removes the folders of killed runs.
     // The container's own writable layer, in a per-run folder (killed runs' folders go first).
     removeStaleLayers();

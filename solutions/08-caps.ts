@@ -5,12 +5,14 @@
  *           unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET), re-spawn this file
  *           as `child <cmd>`, wait for it, remove the cgroup and the layers
  *   child:  join the cgroup, unshare(CLONE_NEWNS), make / private, sethostname, bring lo up,
- *           mount the overlay, /proc, /sys and /dev, pivot_root, make /proc/sys read-only,
+ *           mount the overlay, /proc, /sys and /dev, pivot_root, make the rootfs's device
+ *           files inert, hide and write-protect the host kernel's files in /proc and /sys,
  *           drop dangerous capabilities from the bounding set, execvp(<cmd>)
  *
  * Root inside is still uid 0, but without CAP_SYS_ADMIN & co it can no longer
- * mount, change the hostname, load kernel modules or set the clock. Some files
- * only check permissions, which uid 0 passes anyway: /proc/sys goes read-only first.
+ * mount, change the hostname, load kernel modules or set the clock. Some things
+ * only check file permissions, which uid 0 passes anyway: device files, and some
+ * files of /proc and /sys. Those are dealt with first, like runc does by default.
  * Try: npm run step 8 -- sh -c 'hostname foo; mount -t tmpfs x /tmp; grep Cap /proc/self/status'
  */
 import { existsSync } from 'node:fs';
@@ -34,6 +36,7 @@ import {
   SOCK_DGRAM,
 } from '../lib/kernel/constants.js';
 import { dangerousCapabilities } from '../lib/container/capabilities.js';
+import { MASKED_PATHS, READONLY_PATHS, maskPath } from '../lib/container/kernel-files.js';
 import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/container/cgroups.js';
 import { mountMinimalDev } from '../lib/container/devices.js';
 import { mountHostnameFiles } from '../lib/container/hostname-files.js';
@@ -97,12 +100,18 @@ runtime({
     // ...and detaching it leaves no way back to the host's files.
     umount2('.', MNT_DETACH);
     chdir('/');
-    // TODO(step 8): make /proc/sys and /proc/sysrq-trigger read-only: they only check file permissions, and uid 0 passes them without any capability.
-    // hint: a bind mount's flags change with a remount: bind-mount each path onto itself, then remount that bind with MS_RDONLY.
-    // hint: for (const path of ['/proc/sys', '/proc/sysrq-trigger'].filter((path) => existsSync(path))) { mount(path, path, '', MS_BIND); mount(path, path, '', MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC); }
-    // Writing /proc/sys changes the host's kernel settings (kernel.core_pattern is a program the
-    // host runs as root), /proc/sysrq-trigger can reboot it: both must be read-only (when the kernel has them).
-    for (const path of ['/proc/sys', '/proc/sysrq-trigger'].filter((path) => existsSync(path))) {
+    // TODO(step 8): take away what uid 0 can do without any capability: open the device files of the rootfs, and read or write the host kernel's files in /proc and /sys.
+    // hint: three things, after pivot_root: remount / with MS_NODEV; maskPath() every path of MASKED_PATHS; make every path of READONLY_PATHS read-only (bind-mount it onto itself, then remount that bind with MS_RDONLY).
+    // hint: mount('/', '/', '', MS_BIND | MS_REMOUNT | MS_NODEV); for (const path of MASKED_PATHS) maskPath(path); for (const path of READONLY_PATHS.filter((path) => existsSync(path))) { mount(path, path, '', MS_BIND); mount(path, path, '', MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC); }
+    // Opening a device file only checks its permissions: a rootfs holding a copy of the host's disk
+    // (or /dev/kmsg) node would hand root the device. nodev on the root makes every device file of the
+    // rootfs inert; those the runtime put in /dev are mounts of their own, and keep working.
+    mount('/', '/', '', MS_BIND | MS_REMOUNT | MS_NODEV);
+    // Some files of /proc and /sys show or change the whole machine and only check permissions, which
+    // uid 0 passes (lib/container/kernel-files.ts says which, and why): hide them...
+    for (const path of MASKED_PATHS) maskPath(path);
+    // ...and make the kernel's settings and triggers read-only: /proc/sys, /proc/sysrq-trigger, /proc/irq...
+    for (const path of READONLY_PATHS.filter((path) => existsSync(path))) {
       mount(path, path, '', MS_BIND);
       mount(path, path, '', MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
     }

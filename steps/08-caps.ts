@@ -5,12 +5,14 @@
  *           unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET), re-spawn this file
  *           as `child <cmd>`, wait for it, remove the cgroup and the layers
  *   child:  join the cgroup, unshare(CLONE_NEWNS), make / private, sethostname, bring lo up,
- *           mount the overlay, /proc, /sys and /dev, pivot_root, make /proc/sys read-only,
+ *           mount the overlay, /proc, /sys and /dev, pivot_root, make the rootfs's device
+ *           files inert, hide and write-protect the host kernel's files in /proc and /sys,
  *           drop dangerous capabilities from the bounding set, execvp(<cmd>)
  *
  * Root inside is still uid 0, but without CAP_SYS_ADMIN & co it can no longer
- * mount, change the hostname, load kernel modules or set the clock. Some files
- * only check permissions, which uid 0 passes anyway: /proc/sys goes read-only first.
+ * mount, change the hostname, load kernel modules or set the clock. Some things
+ * only check file permissions, which uid 0 passes anyway: device files, and some
+ * files of /proc and /sys. Those are dealt with first, like runc does by default.
  * Try: npm run step 8 -- sh -c 'hostname foo; mount -t tmpfs x /tmp; grep Cap /proc/self/status'
  */
 // Your exercise: do the step 8 TODOs below, then `npm run check 8`.
@@ -36,6 +38,7 @@ import {
   SOCK_DGRAM,
 } from '../lib/kernel/constants.js';
 import { dangerousCapabilities } from '../lib/container/capabilities.js';
+import { MASKED_PATHS, READONLY_PATHS, maskPath } from '../lib/container/kernel-files.js';
 import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../lib/container/cgroups.js';
 import { mountMinimalDev } from '../lib/container/devices.js';
 import { mountHostnameFiles } from '../lib/container/hostname-files.js';
@@ -99,8 +102,8 @@ runtime({
     // ...and detaching it leaves no way back to the host's files.
     umount2('.', MNT_DETACH);
     chdir('/');
-    // TODO(step 8): make /proc/sys and /proc/sysrq-trigger read-only: they only check file permissions, and uid 0 passes them without any capability.
-    // hint: a bind mount's flags change with a remount: bind-mount each path onto itself, then remount that bind with MS_RDONLY.
+    // TODO(step 8): take away what uid 0 can do without any capability: open the device files of the rootfs, and read or write the host kernel's files in /proc and /sys.
+    // hint: three things, after pivot_root: remount / with MS_NODEV; maskPath() every path of MASKED_PATHS; make every path of READONLY_PATHS read-only (bind-mount it onto itself, then remount that bind with MS_RDONLY).
     // TODO(step 8): drop the dangerous capabilities from the bounding set, just before execvp, so the command starts without them.
     // hint: prctl(PR_CAPBSET_DROP, <number>, <label for --trace>) drops one capability; lib/container/capabilities.ts lists which, and why.
     execvp(container.command[0], container.command);

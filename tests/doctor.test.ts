@@ -33,6 +33,7 @@ const EXPECTED_NAMES = [
   'cgroups',
   'cgroup controllers',
   'overlayfs',
+  'seccomp',
   'rootfs',
 ];
 
@@ -124,7 +125,7 @@ describe('npm run doctor as root', { skip: !isRoot && 'needs root' }, () => {
       assert.match(reportLine(run.stdout, name), /✓/, `${name} is fine on this machine`);
     }
     const lastLine = run.stdout.trimEnd().split('\n').pop() ?? '';
-    assert.match(lastLine, /^Ready for steps 1–[4-8]\b/, 'steps 1–4 at least');
+    assert.match(lastLine, /^Ready for steps 1–[4-9]\b/, 'steps 1–4 at least');
     assert.deepEqual(overlayLeftovers(), [], 'the overlay probe cleans up');
   });
 
@@ -156,6 +157,8 @@ describe('npm run doctor as root', { skip: !isRoot && 'needs root' }, () => {
     }
     assert.equal(byName(checks, 'privileges').detail, 'root');
     assert.equal(byName(checks, 'ffi-rs').status, 'ok');
+    // Step 9: this kernel lists its filter actions in /proc/sys/kernel/seccomp/actions_avail.
+    assert.deepEqual([byName(checks, 'seccomp').status, /errno/.test(byName(checks, 'seccomp').detail)], ['ok', true]);
     assert.ok(!checks.some((check) => check.status === 'fail'), JSON.stringify(checks, null, 2));
   });
 

@@ -8,6 +8,7 @@ import { runtimeFile, type Target } from './harness.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import { readState, updateState } from './progress.js';
 import { STEPS, type Step } from './steps.js';
+import { reportToRoom } from './room/client.js';
 
 interface Outcome {
   check: Check;
@@ -78,5 +79,7 @@ export async function checkStep(step: Step, target: Target = 'steps'): Promise<b
     console.log(chalk.red.bold(`✗ ${failed} of ${outcomes.length} checks failed.`) + ` Fix ${file}, then run \`npm run check ${step.number}\` again (\`npm run hint ${step.number}\` helps).`);
   }
   console.log(progressBar());
+  // The instructor's room, if this checkout joined one (npm run join): at most 300 ms, never an error.
+  if (target === 'steps') await reportToRoom({ step: step.number, checks: outcomes.map(({ check, error }) => ({ step: check.step, name: check.name, passed: error === undefined, error })) });
   return failed === 0;
 }

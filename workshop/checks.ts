@@ -7,10 +7,13 @@ import { hostname as hostHostname, tmpdir } from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { capabilitiesIn, dangerousCapabilities } from '../lib/container/capabilities.js';
+import { MASKED_PATHS, READONLY_PATHS } from '../lib/container/kernel-files.js';
+import { CLONE_NEWUSER, syscallNumberOn } from '../lib/kernel/constants.js';
+import { printfFormat, syscallProbe } from './syscall-probe.js';
 import { CGROUP_PARENT, Cgroup, cgroupLayout } from '../lib/container/cgroups.js';
 import { layersOf } from '../lib/container/overlay.js';
 import { DEFAULT_ROOTFS } from '../lib/paths.js';
-import { hostProcesses, lines, runContainer, waitFor, type RunOptions, type RunResult, type Target } from './harness.js';
+import { hostProcesses, lines, reproduceCommand, runContainer, waitFor, type RunOptions, type RunResult, type Target } from './harness.js';
 import type { Step } from './steps.js';
 
 export interface Check {
@@ -124,6 +127,102 @@ const HELLO = 'hello from the container\n';
 const TYPED = 'typed into the container\n';
 function basicRun(context: CheckContext): Promise<RunResult> {
   return context.once('basic', ['sh', '-c', `printf '${HELLO.trim()}\\n'; cat; exit 3`], { input: TYPED });
+}
+
+/** The mount table (/proc/self/mountinfo) by mount point: its per-mount options and file system type. */
+function mountsIn(mountinfo: string): Map<string, { options: string[]; type: string }> {
+  const mounts = new Map<string, { options: string[]; type: string }>();
+  for (const line of lines(mountinfo)) {
+    const [before = '', after = ''] = line.split(' - ');
+    const fields = before.split(' ');
+    mounts.set(fields[4] ?? '', { options: (fields[5] ?? '').split(','), type: after.split(' ')[0] ?? '' });
+  }
+  return mounts;
+}
+
+/**
+ * Step 8's hardening, seen from inside, in one run: the mount table, which of
+ * runc's paths this kernel has, and whether a device file planted in the rootfs
+ * (a copy of /dev/null's numbers, char 1,3: harmless, but any disk's would do)
+ * can be opened. Only root can plant one; without root the check reads the mount table only.
+ */
+interface HardeningProbe {
+  result: RunResult;
+  mounts: Map<string, { options: string[]; type: string }>;
+  present: string[];
+  planted: string | undefined;
+  device: string;
+  devNull: string;
+}
+const hardeningProbes = new WeakMap<CheckContext, Promise<HardeningProbe>>();
+function hardeningProbe(context: CheckContext): Promise<HardeningProbe> {
+  let probe = hardeningProbes.get(context);
+  if (!probe) {
+    probe = (async () => {
+      const node = `/tmp/cfs-device-${randomBytes(4).toString('hex')}`;
+      const planted = process.getuid?.() === 0 && spawnSync('mknod', [DEFAULT_ROOTFS + node, 'c', '1', '3']).status === 0 ? node : undefined;
+      try {
+        const paths = [...MASKED_PATHS, ...READONLY_PATHS].join(' ');
+        const device = planted ? `(echo x > ${planted}) 2>/dev/null && echo usable || echo refused` : 'echo not-planted';
+        const script = `cat /proc/self/mountinfo; echo ---; for p in ${paths}; do [ -e "$p" ] && echo "$p"; done; echo ---; ${device}; echo x > /dev/null && echo works`;
+        // What a person would type to see the same (the device file is gone after the check).
+        const byHand = 'grep -E " / | /proc| /sys" /proc/self/mountinfo; wc -c /proc/keys /proc/timer_list; test -w /proc/irq && echo writable';
+        const result = { ...(await context.run(['sh', '-c', script])), reproduce: reproduceCommand(context.step, context.target, ['sh', '-c', byHand]) };
+        const [mountinfo = '', present = '', rest = ''] = result.stdout.split('---\n');
+        const [deviceLine = '', devNull = ''] = lines(rest);
+        return { result, mounts: mountsIn(mountinfo), present: lines(present), planted, device: deviceLine, devNull };
+      } finally {
+        if (planted) rmSync(DEFAULT_ROOTFS + planted, { force: true });
+      }
+    })();
+    hardeningProbes.set(context, probe);
+  }
+  return probe;
+}
+
+/**
+ * Step 9, seen from inside, in one run: the process's status, a setuid-root copy
+ * of `id` run as uid 1000, and syscall probes (workshop/syscall-probe.ts), each
+ * printing its errno (0: the syscall worked).
+ */
+const PROBES: ReadonlyArray<{ label: string; syscall: string; args: number[]; expected: number }> = [
+  { label: 'keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING)', syscall: 'keyctl', args: [0, -4, 0], expected: 1 },
+  { label: 'unshare(CLONE_NEWUSER)', syscall: 'unshare', args: [CLONE_NEWUSER], expected: 1 },
+  { label: 'clone(CLONE_NEWUSER | SIGCHLD)', syscall: 'clone', args: [CLONE_NEWUSER | 17, 0, 0, 0, 0], expected: 1 },
+  { label: 'clone3(NULL, 0)', syscall: 'clone3', args: [0, 0], expected: 38 },
+  { label: 'getpid()', syscall: 'getpid', args: [], expected: 0 },
+];
+const ERRNO_LABELS: Record<number, string> = { 0: 'success', 1: 'EPERM', 22: 'EINVAL', 38: 'ENOSYS' };
+const errnoLabel = (errno: number) => ERRNO_LABELS[errno] ?? `errno ${errno}`;
+
+function seccompRun(context: CheckContext): Promise<RunResult> {
+  const probes = PROBES.map(({ syscall, args }) => {
+    const elf = syscallProbe(syscallNumberOn(syscall) ?? -1, args);
+    return `probe ${syscall} '${printfFormat(elf)}'`;
+  });
+  // On x86_64, getpid through the 32-bit ABI (int 0x80, number 20): a filter that forgets the
+  // architecture lets it through, since 20 is no syscall it denies.
+  if (process.arch === 'x64') probes.push(`probe i386 '${printfFormat(syscallProbe(20, [], 'x64', { i386: true }))}'`);
+  const script = [
+    'grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status',
+    'echo "uid_map $(cat /proc/self/uid_map)"',
+    'cp "$(command -v id)" /tmp/cfs-suid-id && chmod 4755 /tmp/cfs-suid-id',
+    'echo "setuid $(setpriv --reuid=1000 --regid=1000 --clear-groups /tmp/cfs-suid-id -u 2>&1)"',
+    // One file per probe: a clone probe's child may still be running its own file.
+    'probe() { printf "$2" > /tmp/cfs-probe-$1 && chmod +x /tmp/cfs-probe-$1 && /tmp/cfs-probe-$1; echo "probe $1 $?"; }',
+    ...probes,
+    'echo "pipeline $(echo through | cat)"',
+  ].join('\n');
+  // What a person would type to see the same (the probes are a few kilobytes of printf).
+  const byHand = 'grep -E "NoNewPrivs|Seccomp" /proc/self/status; unshare -U true; keyctl show; echo ok | cat';
+  const reproduce = reproduceCommand(context.step, context.target, ['sh', '-c', byHand]);
+  return context.once('seccomp', ['sh', '-c', script]).then((result) => ({ ...result, reproduce }));
+}
+
+/** "Name:\tvalue" lines and "word rest" lines of the step-9 run. */
+function field(output: string, name: string): string | undefined {
+  const line = lines(output).find((l) => l.startsWith(`${name}:`) || l.startsWith(`${name} `));
+  return line?.slice(name.length + 1).trim();
 }
 
 export const CHECKS: Check[] = [
@@ -547,6 +646,87 @@ export const CHECKS: Check[] = [
     },
   },
 
+  {
+    step: 8,
+    name: "device files of the rootfs don't work inside (nodev); those the runtime put in /dev do",
+    hint:
+      "Opening a device file only checks its permissions, so uid 0 could open a disk's node brought in the rootfs. " +
+      "After pivot_root, remount the root with nodev: mount('/', '/', '', MS_BIND | MS_REMOUNT | MS_NODEV).",
+    async run(context) {
+      const { result, mounts, planted, device, devNull } = await hardeningProbe(context);
+      expectSuccess(result);
+      const root = mounts.get('/');
+      if (!root?.options.includes('nodev')) throw new CheckFailure('the options of the root mount inside', 'to include nodev', JSON.stringify(root?.options.join(',') ?? 'no root mount'), result);
+      if (planted) expectEqual(`writing to a character device (1,3) planted at rootfs${planted}`, 'refused', device, result);
+      expectEqual('writing to /dev/null', 'works', devNull, result);
+    },
+  },
+  {
+    step: 8,
+    name: "runc's masked paths are hidden (/proc/keys, /proc/timer_list, /sys/firmware…), its read-only paths read-only (/proc/irq, /proc/sys…)",
+    hint:
+      "After pivot_root: maskPath(path) for each of MASKED_PATHS (a file gets /dev/null mounted on top, a folder an empty " +
+      "read-only tmpfs), and for each of READONLY_PATHS a bind mount onto itself, remounted with MS_BIND | MS_REMOUNT | MS_RDONLY.",
+    async run(context) {
+      const { result, mounts, present } = await hardeningProbe(context);
+      expectSuccess(result);
+      const visible = present.filter((path) => MASKED_PATHS.includes(path) && !mounts.has(path));
+      if (visible.length > 0) throw new CheckFailure('these paths inside', 'to be masked (something mounted on them)', `readable as they are: ${visible.join(', ')}`, result);
+      const writable = present.filter((path) => READONLY_PATHS.includes(path) && !mounts.get(path)?.options.includes('ro'));
+      if (writable.length > 0) throw new CheckFailure('these paths inside', 'to be mounted read-only', `writable: ${writable.join(', ')}`, result);
+    },
+  },
+
+  // Step 9: seccomp
+  {
+    step: 9,
+    name: 'no_new_privs is set: a setuid-root program run by another user gains nothing',
+    hint:
+      "prctl(PR_SET_NO_NEW_PRIVS, 1, 'PR_SET_NO_NEW_PRIVS, 1') before execvp: from then on, exec ignores setuid bits " +
+      'and file capabilities, in the command and everything it starts.',
+    async run(context) {
+      const result = await seccompRun(context);
+      expectEqual('NoNewPrivs in /proc/self/status inside', '1', field(result.stdout, 'NoNewPrivs') ?? '', result);
+      // Only when uid 1000 exists inside: a rootless container maps uid 0 alone.
+      const mapped = lines(field(result.stdout, 'uid_map') ?? '').some((line) => {
+        const [inside = 0, , count = 0] = line.trim().split(/\s+/).map(Number);
+        return inside <= 1000 && 1000 < inside + count;
+      });
+      const setuid = field(result.stdout, 'setuid') ?? '';
+      if (mapped && /not found/.test(setuid)) throw new CheckFailure('setpriv in the container', 'to exist', 'the rootfs has none: `npm run rootfs` adds it (util-linux)', result);
+      if (mapped) expectEqual('`id -u` of a setuid-root copy of id, run as uid 1000 (setpriv --reuid=1000)', '1000', setuid, result);
+    },
+  },
+  {
+    step: 9,
+    name: 'a seccomp filter is loaded: keyctl, unshare(CLONE_NEWUSER), clone with namespace flags fail with EPERM, clone3 with ENOSYS, another ABI is killed',
+    hint:
+      'seccomp(SECCOMP_SET_MODE_FILTER, 0, filterProgram(rules)) right before execvp, with the rules of lib/container/seccomp.ts: ' +
+      '[...checkArchitecture(), ...denyDangerousSyscalls(), allowTheRest()].',
+    async run(context) {
+      const result = await seccompRun(context);
+      expectEqual('Seccomp in /proc/self/status inside (2: a filter)', '2', field(result.stdout, 'Seccomp') ?? '', result);
+      for (const probe of PROBES.filter((p) => p.expected !== 0)) {
+        const errno = Number(field(result.stdout, `probe ${probe.syscall}`) ?? NaN);
+        if (errno !== probe.expected) throw new CheckFailure(`${probe.label} inside`, `to fail with ${errnoLabel(probe.expected)}`, errnoLabel(errno), result);
+      }
+      // Killed by SIGSYS (128 + 31); 139 (SIGSEGV): this kernel has no 32-bit ABI, nothing to slip through.
+      const i386 = field(result.stdout, 'probe i386');
+      if (i386 !== undefined && i386 !== '159' && i386 !== '139') {
+        throw new CheckFailure('getpid through the 32-bit ABI (int 0x80) inside', 'to kill the process (SIGSYS, status 159): the filter checks the architecture first', `status ${i386}`, result);
+      }
+    },
+  },
+  {
+    step: 9,
+    name: 'ordinary syscalls still work under the filter (getpid, fork, exec, a pipe)',
+    hint: 'The filter must end with allowTheRest() (SECCOMP_RET_ALLOW): a container only loses the syscalls its rules name.',
+    async run(context) {
+      const result = await seccompRun(context);
+      expectEqual('getpid() inside', 'success', errnoLabel(Number(field(result.stdout, 'probe getpid') ?? NaN)), result);
+      expectEqual('output of `echo through | cat`', 'through', field(result.stdout, 'pipeline') ?? '', result);
+    },
+  },
 ];
 
 export function checksUpTo(step: number): Check[] {

@@ -21,6 +21,7 @@ const ALL_STEPS: Step[] = [
   { number: 6, stem: '06-overlay', title: 'overlay filesystem', adds: 'a writable layer over a read-only rootfs' },
   { number: 7, stem: '07-net', title: 'network namespace', adds: 'CLONE_NEWNET with loopback up' },
   { number: 8, stem: '08-caps', title: 'capabilities', adds: 'drop dangerous capabilities before exec' },
+  { number: 9, stem: '09-seccomp', title: 'seccomp', adds: 'no_new_privs and a syscall filter before exec' },
 ];
 
 /** The steps this checkout has a solution for. */

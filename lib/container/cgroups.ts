@@ -17,12 +17,12 @@
 // the next run removes the cgroups of runs that were killed (lib/container/stale.ts).
 import chalk from 'chalk';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT, WorkshopError } from '../kernel/errors.js';
 import { LIMIT_CONTROLLERS, detectCgroups, inInitialUserNamespace } from '../host/machine.js';
 import { isStale } from './stale.js';
-import { traceNote } from '../kernel/trace.js';
+import { traceNote, traceShortName } from '../kernel/trace.js';
 
 /** The folder, in each hierarchy, that holds the containers' cgroups. */
 export const CGROUP_PARENT = 'containers-from-scratch';
@@ -254,6 +254,8 @@ function killQuietly(pid: number): void {
  */
 export function createCgroup(name: string): Cgroup {
   const cgroup = new Cgroup(cgroupLayout(), name);
+  // --trace=compact calls the folders cgroup (v2), or cgroup-pids and cgroup-memory (v1: <mount>/<controller>/…/name).
+  for (const folder of cgroup.folders) traceShortName(folder, cgroup.folders.length === 1 ? 'cgroup' : `cgroup-${basename(dirname(dirname(folder)))}`);
   if (cgroup.layout.version === 2) enableControllers(cgroup.layout.mountPoint);
   for (const folder of cgroup.folders) mkdirCgroup(folder);
   return cgroup;

@@ -8,25 +8,32 @@
 //   work/     overlayfs's scratch space (same file system as upper)
 //   lower     rootfs/, never written: many containers can share it
 //
-// Each container's folders live in <temp folder>/containers-from-scratch/<id>/:
-// the parent creates them before the child starts and removes them after it
-// exits, and with them every write the container made. The next run removes
-// the folders of runs that were killed (lib/container/stale.ts).
-import { chmodSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+// Each container's folders live in <layers folder>/<id>/: the parent creates
+// them before the child starts and removes them after it exits, and with them
+// every write the container made. The next run removes the folders of runs
+// that were killed (lib/container/stale.ts).
+//
+// The layers folder is one only this user can write. Whoever can write there
+// could swap a container's upper layer for their own between the moment the
+// parent creates it and the moment the child mounts it, and have root run
+// their /bin/sh in the container (a shared /tmp/containers-from-scratch allowed
+// exactly that). So:
+//   root:     /run/containers-from-scratch                (0700; /run is a tmpfs)
+//   others:   $XDG_RUNTIME_DIR/containers-from-scratch    (the user's own 0700 tmpfs)
+//             else <temp folder>/containers-from-scratch-layers-<uid>, 0700
+// An overlay's upper layer cannot be on an overlay (/tmp and /run inside a
+// Docker container are): then /dev/shm/containers-from-scratch-layers-<uid>, a tmpfs.
+// The folder is created without following symlinks, then checked: a folder
+// that belongs to someone else, or that others can write, is refused.
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { isStale } from './stale.js';
-import { traceNote } from '../kernel/trace.js';
+import { WorkshopError } from '../kernel/errors.js';
+import { traceNote, traceShortName } from '../kernel/trace.js';
 
 /** statfs(2)'s f_type of an overlay file system (linux/magic.h). */
 const OVERLAYFS_MAGIC = 0x794c7630;
-
-/**
- * Where the layers of every container go: the temp folder, unless it is on an
- * overlay itself (/tmp inside a Docker container is), which overlayfs refuses
- * as an upper layer; then /dev/shm, a tmpfs (the layers then live in memory).
- */
-export const LAYERS_PARENT = join(onOverlay(tmpdir()) ? '/dev/shm' : tmpdir(), 'containers-from-scratch');
 
 function onOverlay(path: string): boolean {
   try {
@@ -34,6 +41,74 @@ function onOverlay(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** This user's uid on the host, also inside a user namespace, where it is 0 (read from /proc/self/uid_map). */
+export function hostUid(): number {
+  const uid = process.getuid?.() ?? 0;
+  try {
+    for (const line of readFileSync('/proc/self/uid_map', 'utf8').trim().split('\n')) {
+      const [inside = 0, outside = 0, count = 0] = line.trim().split(/\s+/).map(Number);
+      if (uid >= inside && uid < inside + count) return outside + (uid - inside);
+    }
+  } catch {
+    // no /proc: assume no user namespace
+  }
+  return uid;
+}
+
+function exists(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+}
+
+/** Where this user's container layers go (see the top of this file). Parent and child compute the same. */
+export function layersFolder(): string {
+  const uid = hostUid();
+  const runtimeDir = process.env.XDG_RUNTIME_DIR;
+  const candidates = [
+    ...(uid === 0 ? ['/run/containers-from-scratch'] : []),
+    ...(uid !== 0 && runtimeDir?.startsWith('/') ? [join(runtimeDir, 'containers-from-scratch')] : []),
+    join(tmpdir(), `containers-from-scratch-layers-${uid}`),
+  ];
+  return candidates.find((path) => exists(dirname(path)) && !onOverlay(dirname(path))) ?? `/dev/shm/containers-from-scratch-layers-${uid}`;
+}
+
+export const LAYERS_PARENT = layersFolder();
+
+/** Why `folder` is not safe to keep layers in, or undefined when it is this user's alone. */
+export function unsafeFolder(folder: string): string | undefined {
+  const parent = statSync(dirname(folder));
+  // Whoever may rename entries of the parent could swap the folder itself: the parent must be
+  // sticky (like /tmp) or writable by its owner only, and that owner root or this user.
+  const uid = process.getuid?.() ?? 0;
+  if (!(parent.mode & 0o1000) && ((parent.mode & 0o022) !== 0 || (parent.uid !== 0 && parent.uid !== uid))) {
+    return `${dirname(folder)} can be changed by another user (owner uid ${parent.uid}, mode ${(parent.mode & 0o7777).toString(8)})`;
+  }
+  const stat = lstatSync(folder);
+  if (stat.isSymbolicLink()) return `${folder} is a symbolic link`;
+  if (!stat.isDirectory()) return `${folder} is not a folder`;
+  if (stat.uid !== uid) return `${folder} belongs to uid ${stat.uid}, not to you (uid ${uid})`;
+  if ((stat.mode & 0o022) !== 0) return `${folder} can be written by others (mode ${(stat.mode & 0o777).toString(8)})`;
+  return undefined;
+}
+
+/** Create this user's layers folder if needed (0700, never through a symlink), and make sure it is safe. */
+function ensureLayersFolder(): void {
+  try {
+    mkdirSync(LAYERS_PARENT, { mode: 0o700 }); // fails with EEXIST on anything already there, symlinks included
+    traceNote(`mkdir ${LAYERS_PARENT} (mode 0700)`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  const problem = unsafeFolder(LAYERS_PARENT);
+  if (problem) {
+    throw new WorkshopError(
+      `refusing to keep container layers in ${LAYERS_PARENT}: ${problem}.`,
+      'Another user could swap a container\'s files for their own there. Remove that folder (or ask its owner to), ' +
+        'or point TMPDIR (or XDG_RUNTIME_DIR) to a folder of your own, then run again.',
+    );
+  }
+  if ((lstatSync(LAYERS_PARENT).mode & 0o077) !== 0) chmodSync(LAYERS_PARENT, 0o700); // ours: nobody else needs to read it either
 }
 
 export interface Layers {
@@ -55,11 +130,13 @@ export function overlayOptions(lower: string, layers: Layers): string {
   return `lowerdir=${lower},upperdir=${layers.upper},workdir=${layers.work}`;
 }
 
-/** Create the (empty) layer folders of container `id`. */
+/** Create the (empty) layer folders of container `id`, in this user's own layers folder. */
 export function createLayers(id: string): Layers {
-  // Shared by every user, like /tmp itself: anyone may add a folder, only its owner may remove it.
-  if (mkdirSync(LAYERS_PARENT, { recursive: true }) !== undefined) chmodSync(LAYERS_PARENT, 0o1777);
+  ensureLayersFolder();
   const layers = layersOf(id);
+  // --trace=compact shows these folders as layers/... and merged/... (the container's root).
+  traceShortName(layers.dir, 'layers');
+  traceShortName(layers.merged, 'merged');
   mkdirSync(layers.dir, { mode: 0o700 });
   for (const folder of [layers.upper, layers.work, layers.merged]) mkdirSync(folder);
   traceNote(`mkdir ${layers.dir}/{upper,work,merged}`);
@@ -85,6 +162,7 @@ export function removeLayers(id: string): void {
 export function removeStaleLayers(): void {
   let ids: string[] = [];
   try {
+    if (unsafeFolder(LAYERS_PARENT)) return; // not ours to clean: createLayers() says why
     ids = readdirSync(LAYERS_PARENT);
   } catch {
     return; // no container ran yet
@@ -95,7 +173,7 @@ export function removeStaleLayers(): void {
     try {
       rmSync(layersOf(id).dir, { recursive: true, force: true });
     } catch {
-      // another user's (the folder is sticky, like /tmp): theirs to remove
+      // still busy: the next run tries again
     }
   }
 }

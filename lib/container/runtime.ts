@@ -22,7 +22,7 @@ import { PR_SET_PDEATHSIG } from '../kernel/constants.js';
 import { EXIT, WorkshopError, reportError } from '../kernel/errors.js';
 import { prctl, prepareEveryExec, setsid, withBytes } from '../kernel/libc.js';
 import { DEFAULT_ROOTFS, REPO_ROOT } from '../paths.js';
-import { traceNote } from '../kernel/trace.js';
+import { traceNote, traceSetting } from '../kernel/trace.js';
 import { ENV_NAME, argumentBytes, containerEnvironment, requestedVariables } from './environment.js';
 import { openContainerTerminal, relayTerminal, takeTerminal, type Relay } from './terminal.js';
 
@@ -64,7 +64,7 @@ const DEFAULTS = {
  */
 export const INTERACTIVE_SHELL = ['sh', '-c', 'command -v bash >/dev/null || exec sh; export PS1="\\h:\\w# "; exec bash --norc'];
 
-const USAGE = `usage: <step>.ts run [--hostname NAME] [--rootfs DIR] [--pids-max N] [--memory SIZE] [--env NAME[=VALUE]] [--trace] [--debug] [--] [cmd args...]`;
+const USAGE = `usage: <step>.ts run [--hostname NAME] [--rootfs DIR] [--pids-max N] [--memory SIZE] [--env NAME[=VALUE]] [--trace[=compact|full]] [--debug] [--] [cmd args...]`;
 
 /** Parse `[options] [--] cmd args...`; options stop at the first word that is not one. */
 export function parseContainer(args: readonly string[]): Container {
@@ -86,7 +86,7 @@ export function parseContainer(args: readonly string[]): Container {
     else if (arg === '--memory') container.memory = value(arg);
     else if (arg === '--id') container.id = value(arg);
     else if (arg === '--env') container.env.push(envEntry(value(arg)));
-    else if (arg === '--trace') process.env.TRACE = '1';
+    else if (arg === '--trace' || arg.startsWith('--trace=')) process.env.TRACE = traceValue(arg);
     else if (arg === '--debug') process.env.CFS_DEBUG = '1';
     else if (arg.startsWith('--')) throw new WorkshopError(`unknown option ${arg}`, USAGE, EXIT.usage);
     else break;
@@ -109,6 +109,13 @@ function envEntry(text: string): string {
     throw new WorkshopError(`--env takes NAME=VALUE or NAME (to copy the host's), with a NAME of letters, digits and _, not "${text}"`, USAGE, EXIT.usage);
   }
   return text;
+}
+
+/** --trace, --trace=compact or --trace=full: what TRACE says to this process and the child. */
+function traceValue(option: string): string {
+  const value = traceSetting(option);
+  if (value === undefined) throw new WorkshopError(`unknown option ${option}: --trace takes =compact or =full`, USAGE, EXIT.usage);
+  return value;
 }
 
 function parsePositive(flag: string, text: string): number {

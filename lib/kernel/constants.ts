@@ -191,3 +191,144 @@ export function decodeFlags(value: number, table: FlagTable): string {
   if (rest !== 0) names.push(`0x${(rest >>> 0).toString(16)}`);
   return names.join('|');
 }
+
+// ── Step 9: no_new_privs and seccomp ────────────────────────────────────────
+
+// prctl(2): once set, execve() can never grant privileges again (setuid/setgid
+// bits and file capabilities are ignored); inherited by children, never unset.
+export const PR_SET_NO_NEW_PRIVS = 38;
+export const PR_GET_NO_NEW_PRIVS = 39;
+
+// seccomp(2): load a syscall filter.
+export const SECCOMP_SET_MODE_FILTER = 1;
+
+// A filter reads struct seccomp_data (linux/seccomp.h), in the machine's byte order:
+//   int nr; __u32 arch; __u64 instruction_pointer; __u64 args[6];
+export const SECCOMP_DATA_NR = 0; // offset of the syscall number
+export const SECCOMP_DATA_ARCH = 4; // offset of the caller's ABI (AUDIT_ARCH_*)
+/** Offset of the low 32 bits of argument `index` (little-endian: x86_64 and arm64). */
+export function seccompDataArgLow(index: number): number {
+  return 16 + 8 * index;
+}
+
+// Classic BPF (linux/filter.h, linux/bpf_common.h): one instruction is
+// struct sock_filter { __u16 code; __u8 jt; __u8 jf; __u32 k; }, 8 bytes.
+// A filter has one register, A, and jumps only forward.
+export const BPF_LD = 0x00; // A = ...
+export const BPF_JMP = 0x05; // if (A op k) skip jt instructions, else skip jf
+export const BPF_RET = 0x06; // return k: the verdict
+export const BPF_W = 0x00; // a 32-bit word
+export const BPF_ABS = 0x20; // at a fixed offset in seccomp_data
+export const BPF_JEQ = 0x10; // A == k
+export const BPF_JGE = 0x30; // A >= k
+export const BPF_JSET = 0x40; // A & k != 0
+export const BPF_K = 0x00; // the operand is the constant k
+export const SOCK_FILTER_SIZE = 8;
+
+// What a filter returns (linux/seccomp.h): an action, plus 16 bits of data (the errno for ERRNO).
+export const SECCOMP_RET_KILL_PROCESS = 0x80000000;
+export const SECCOMP_RET_ERRNO = 0x00050000;
+export const SECCOMP_RET_ALLOW = 0x7fff0000;
+export const SECCOMP_RET_DATA = 0x0000ffff;
+
+// The ABI a syscall was made through (linux/audit.h): ELF machine | 64-bit | little-endian.
+export const AUDIT_ARCH_X86_64 = 0xc000003e;
+export const AUDIT_ARCH_AARCH64 = 0xc00000b7;
+export const AUDIT_ARCH_I386 = 0x40000003; // 32-bit x86 (int 0x80), possible on any x86_64 machine
+export const AUDIT_ARCH_ARM = 0x40000028; // 32-bit arm, possible on many arm64 machines
+/** x86_64's x32 ABI: the same AUDIT_ARCH_X86_64, syscall numbers with this bit set. */
+export const X32_SYSCALL_BIT = 0x40000000;
+
+export const AUDIT_ARCH_NAMES: Record<number, string> = {
+  [AUDIT_ARCH_X86_64]: 'AUDIT_ARCH_X86_64',
+  [AUDIT_ARCH_AARCH64]: 'AUDIT_ARCH_AARCH64',
+  [AUDIT_ARCH_I386]: 'AUDIT_ARCH_I386',
+  [AUDIT_ARCH_ARM]: 'AUDIT_ARCH_ARM',
+};
+
+/**
+ * Syscall numbers on x86_64 (asm/unistd_64.h) and arm64 (asm-generic/unistd.h),
+ * for the seccomp filter and the calls glibc does not wrap. A missing entry: the
+ * architecture has no such syscall (arm64 never had the legacy ones).
+ * Checked with libseccomp's `scmp_sys_resolver -a x86_64|aarch64 NAME`, except the lsm_* calls
+ * (Linux 6.8) and open_tree_attr (6.15), newer than libseccomp 2.5: from the kernel's syscall tables.
+ */
+export const SYSCALLS: Readonly<Record<string, { x64?: number; arm64?: number }>> = {
+  seccomp: { x64: 317, arm64: 277 },
+  clone: { x64: 56, arm64: 220 },
+  clone3: { x64: 435, arm64: 435 },
+  unshare: { x64: 272, arm64: 97 },
+  setns: { x64: 308, arm64: 268 },
+  keyctl: { x64: 250, arm64: 219 },
+  add_key: { x64: 248, arm64: 217 },
+  request_key: { x64: 249, arm64: 218 },
+  bpf: { x64: 321, arm64: 280 },
+  perf_event_open: { x64: 298, arm64: 241 },
+  userfaultfd: { x64: 323, arm64: 282 },
+  io_uring_setup: { x64: 425, arm64: 425 },
+  io_uring_enter: { x64: 426, arm64: 426 },
+  io_uring_register: { x64: 427, arm64: 427 },
+  init_module: { x64: 175, arm64: 105 },
+  finit_module: { x64: 313, arm64: 273 },
+  delete_module: { x64: 176, arm64: 106 },
+  kexec_load: { x64: 246, arm64: 104 },
+  kexec_file_load: { x64: 320, arm64: 294 },
+  reboot: { x64: 169, arm64: 142 },
+  mount: { x64: 165, arm64: 40 },
+  umount2: { x64: 166, arm64: 39 },
+  pivot_root: { x64: 155, arm64: 41 },
+  open_tree: { x64: 428, arm64: 428 },
+  move_mount: { x64: 429, arm64: 429 },
+  fsopen: { x64: 430, arm64: 430 },
+  fsconfig: { x64: 431, arm64: 431 },
+  fsmount: { x64: 432, arm64: 432 },
+  fspick: { x64: 433, arm64: 433 },
+  mount_setattr: { x64: 442, arm64: 442 },
+  open_tree_attr: { x64: 467, arm64: 467 },
+  lsm_get_self_attr: { x64: 459, arm64: 459 },
+  lsm_set_self_attr: { x64: 460, arm64: 460 },
+  lsm_list_modules: { x64: 461, arm64: 461 },
+  swapon: { x64: 167, arm64: 224 },
+  swapoff: { x64: 168, arm64: 225 },
+  open_by_handle_at: { x64: 304, arm64: 265 },
+  quotactl: { x64: 179, arm64: 60 },
+  quotactl_fd: { x64: 443, arm64: 443 },
+  fanotify_init: { x64: 300, arm64: 262 },
+  lookup_dcookie: { x64: 212, arm64: 18 },
+  acct: { x64: 163, arm64: 89 },
+  syslog: { x64: 103, arm64: 116 },
+  kcmp: { x64: 312, arm64: 272 },
+  pidfd_getfd: { x64: 438, arm64: 438 },
+  process_madvise: { x64: 440, arm64: 440 },
+  get_mempolicy: { x64: 239, arm64: 236 },
+  set_mempolicy: { x64: 238, arm64: 237 },
+  set_mempolicy_home_node: { x64: 450, arm64: 450 },
+  mbind: { x64: 237, arm64: 235 },
+  migrate_pages: { x64: 256, arm64: 238 },
+  move_pages: { x64: 279, arm64: 239 },
+  settimeofday: { x64: 164, arm64: 170 },
+  clock_settime: { x64: 227, arm64: 112 },
+  sethostname: { x64: 170, arm64: 161 },
+  setdomainname: { x64: 171, arm64: 162 },
+  vhangup: { x64: 153, arm64: 58 },
+  iopl: { x64: 172 },
+  ioperm: { x64: 173 },
+  uselib: { x64: 134 },
+  ustat: { x64: 136 },
+  sysfs: { x64: 139 },
+  _sysctl: { x64: 156 },
+  socket: { x64: 41, arm64: 198 },
+  personality: { x64: 135, arm64: 92 },
+  getpid: { x64: 39, arm64: 172 },
+  exit_group: { x64: 231, arm64: 94 },
+};
+
+/** The number of syscall `name` on `arch` (a process.arch value); undefined when that architecture has none. */
+export function syscallNumberOn(name: string, arch: string = process.arch): number | undefined {
+  const numbers = SYSCALLS[name];
+  if (!numbers) throw new Error(`unknown syscall ${name}`);
+  return arch === 'x64' ? numbers.x64 : arch === 'arm64' ? numbers.arm64 : undefined;
+}
+
+// The flags of clone(2) that create namespaces: a filter refuses clone with any of them.
+export const CLONE_NAMESPACE_FLAGS = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;

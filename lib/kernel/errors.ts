@@ -79,7 +79,22 @@ const HINTS: Record<string, string> = {
   'prctl EINVAL': 'The kernel does not know this capability or option.',
   'prctl EPERM': 'Dropping capabilities needs CAP_SETPCAP.',
   'ioctl EPERM': 'Changing network interfaces needs CAP_NET_ADMIN in the network namespace.',
+  'seccomp EACCES': 'Loading a filter needs no_new_privs or CAP_SYS_ADMIN: call prctl(PR_SET_NO_NEW_PRIVS, 1, …) first.',
+  'seccomp EINVAL':
+    'The kernel refused the filter: a jump past its end, a way through it without a verdict (the last rule must be ' +
+    'allowTheRest()), or more than 4096 instructions. Under qemu-user emulation, seccomp cannot work at all.',
+  'seccomp EFAULT': "The kernel could not read the filter: struct sock_fprog must hold its length and its address (lib/kernel/libc.ts builds it).",
+  'seccomp ENOSYS': 'This kernel has no seccomp filters, or this runs under an emulator (qemu-user) that cannot filter syscalls: `npm run doctor` tells.',
 };
+
+/** Set once this process has loaded a seccomp filter (step 9): from then on, an EPERM may be the filter's. */
+let filterLoaded = false;
+export function noteFilterLoaded(): void {
+  filterLoaded = true;
+}
+const FILTERED =
+  'This process loaded a seccomp filter earlier (see --trace), and the filter answers EPERM to this call. ' +
+  'Load it in the child, last thing before execvp, after the runtime\'s own setup.';
 
 /** A libc call that returned -1: carries the call, its arguments and the errno name. */
 export class LibcError extends WorkshopError {
@@ -92,7 +107,7 @@ export class LibcError extends WorkshopError {
     const name = errnoName(errno);
     super(
       `${call}(${args}) failed: ${name} (${errnoMessage})`,
-      HINTS[`${call} ${name}`] ?? `See \`man 2 ${call}\` for what ${name} means here.`,
+      (filterLoaded && name === 'EPERM' ? FILTERED : undefined) ?? HINTS[`${call} ${name}`] ?? `See \`man 2 ${call}\` for what ${name} means here.`,
       LibcError.exitCodeFor(call, name),
     );
     this.name = 'LibcError';

@@ -25,11 +25,12 @@ import {
   decodeFlags,
   syscallNumber,
 } from './constants.js';
-import { LibcError } from './errors.js';
+import { LibcError, noteFilterLoaded } from './errors.js';
 import { DataType, LIBC_PATH, define, load, open } from './ffi.js';
 import { existsSync, readdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import { showArg, traceCall, traceFailure, traceNoReturn } from './trace.js';
+import { SECCOMP_SET_MODE_FILTER, SOCK_FILTER_SIZE, syscallNumberOn } from './constants.js';
 
 open({ library: 'libc', path: LIBC_PATH });
 
@@ -368,4 +369,45 @@ export function execvp(file: string, argv: Argv): never {
   if (result.errnoCode === EACCES && !file.includes('/') && !foundInPath(file)) result.errnoCode = ENOENT;
   check('execvp', args, result); // execvp only comes back on failure: this throws
   throw new Error('unreachable: execvp returned without an error');
+}
+
+// ── Step 9: seccomp ─────────────────────────────────────────────────────────
+
+const seccompCalls = define({
+  // void *malloc(size_t size) and void *memcpy(void *dest, const void *src, size_t n):
+  // C memory whose address we know (a pointer travels as a BigInt).
+  malloc: { library: 'libc', retType: DataType.BigInt, paramsType: [DataType.U64] },
+  memcpy: { library: 'libc', retType: DataType.BigInt, paramsType: [DataType.BigInt, DataType.U8Array, DataType.U64] },
+  // long syscall(long number, ...) again, with the arguments of seccomp(2), which glibc does not wrap:
+  // unsigned int operation, unsigned int flags, void *args.
+  syscall: { library: 'libc', retType: DataType.I64, paramsType: [DataType.I64, DataType.I64, DataType.I64, DataType.U8Array], errno: true },
+});
+
+const SECCOMP_OPERATIONS: Record<number, string> = { [SECCOMP_SET_MODE_FILTER]: 'SECCOMP_SET_MODE_FILTER' };
+
+/**
+ * seccomp(2) with SECCOMP_SET_MODE_FILTER: from now on the kernel runs `filter`
+ * (struct sock_filter[], 8 bytes each) before every syscall of this thread and
+ * of everything it execs or forks.
+ *
+ * The kernel takes a struct sock_fprog { unsigned short len; struct sock_filter *filter; }:
+ * the filter's address goes inside a struct. ffi-rs passes a Buffer argument as a
+ * pointer to the Buffer's own memory, but only for that one call, and Node may keep
+ * small Buffers where the garbage collector moves them: so the filter is copied
+ * into C memory (malloc + memcpy), whose address stays put, and that address goes
+ * into sock_fprog. It is never freed: execvp replaces this process right after.
+ */
+export function seccomp(operation: number, flags: number, filter: Buffer): void {
+  const instructions = filter.length / SOCK_FILTER_SIZE;
+  const address = seccompCalls.malloc([filter.length]) as bigint;
+  if (address === 0n) throw new Error('malloc failed: out of memory');
+  seccompCalls.memcpy([address, filter, filter.length]);
+  const fprog = Buffer.alloc(16); // 64-bit: len (2 bytes), 6 bytes of padding, then the 8-byte pointer
+  fprog.writeUInt16LE(instructions, 0);
+  fprog.writeBigUInt64LE(address, 8);
+  const number = syscallNumberOn('seccomp');
+  if (number === undefined) throw new Error(`no seccomp syscall number for architecture ${process.arch}`);
+  const args = `${SECCOMP_OPERATIONS[operation] ?? operation}, ${flags}, {len=${instructions}, filter=0x${address.toString(16)}}`;
+  check('seccomp', args, seccompCalls.syscall([number, operation, flags, fprog]));
+  noteFilterLoaded();
 }

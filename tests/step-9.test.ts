@@ -1,0 +1,3 @@
+import { stepSuite } from './suite.js';
+
+stepSuite(9);
