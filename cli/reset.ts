@@ -26,7 +26,7 @@ main(() => {
   writeFileSync(file, pristine);
   updateState((state) => {
     delete state.checks[step.number];
-    state.hintsShown[step.number] = 0;
+    delete state.hints[step.number];
   });
   console.log(chalk.green(`✓ ${relative(REPO_ROOT, file)} is the pristine exercise again.`) + ` Next: edit it, then \`npm run check ${step.number}\`.`);
   return 0;

@@ -21,7 +21,7 @@ import { CGROUP_PARENT, Cgroup, cgroupLayout } from '../lib/container/cgroups.js
 import { layersOf } from '../lib/container/overlay.js';
 import { DEFAULT_ROOTFS } from '../lib/paths.js';
 import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
-import { childrenOf, hostProcesses, lines, namespaceOf, runContainer, type RunOptions, type RunResult, type Target } from './harness.js';
+import { childrenOf, hostProcesses, lines, namespaceOf, reproduceCommand, runContainer, type RunOptions, type RunResult, type Target } from './harness.js';
 import { hostnameCause, mountDamage, parentCgroupCause, parentMountNamespaceCause } from './diagnoses.js';
 import type { Step } from './steps.js';
 
@@ -198,7 +198,7 @@ export interface CheckContext {
   /** The main container of this step. */
   main(): Promise<MainRun>;
   /** One section of the main container; a CheckFailure when it never ran. */
-  section(name: string): Promise<Section & { main: MainRun }>;
+  section(name: string): Promise<Section & { main: MainRun; result: RunResult }>;
   /** The containers that need options of their own. */
   hostnameOption(): Promise<RunResult>;
   notFound(): Promise<RunResult>;
@@ -247,7 +247,14 @@ export function makeContext(step: Step, target: Target, defaults: RunOptions = {
       const ran = await context.main();
       const section = ran.sections.get(name);
       if (!section) throw notStarted(ran);
-      return { ...section, main: ran };
+      const definition = SECTIONS.find((d) => d.name === name)!;
+      // The section on its own, as the participant can run it by hand.
+      const result: RunResult = {
+        ...ran.result,
+        stderr: section.stderr + ran.runtimeStderr,
+        reproduce: reproduceCommand(step, target, ['sh', '-c', definition.command(ran.paths)]),
+      };
+      return { ...section, main: ran, result };
     },
     hostnameOption: () => once('hostname-option', ['hostname'], { options: ['--hostname', 'pod-7'] }),
     notFound: () => once('not-found', ['no-such-command-here']),
@@ -267,6 +274,16 @@ export function makeContext(step: Step, target: Target, defaults: RunOptions = {
     },
   };
   return context;
+}
+
+/** The main run, shown as the simple command that shows the same thing by hand. */
+function view(context: CheckContext, main: MainRun, command: string[]): RunResult {
+  return { ...main.result, stderr: main.runtimeStderr, reproduce: reproduceCommand(context.step, context.target, command) };
+}
+
+/** Any run, shown as `npm run step N -- true`, with only the runtime's own stderr. */
+function simple(context: CheckContext, result: RunResult): RunResult {
+  return { ...result, stderr: splitSections(result.stdout, result.stderr).runtimeStderr, reproduce: reproduceCommand(context.step, context.target, ['true']) };
 }
 
 /** The main container failed before its first section: one message for every check that needed it. */
@@ -323,6 +340,8 @@ async function mainRun(step: Step, run: CheckContext['run']): Promise<MainRun> {
         : undefined,
       options: ['--id', (containerId = `cfs-${process.pid}-${randomBytes(4).toString('hex')}`)],
     });
+    // A shell that could not read the script quotes all of it: show its place instead.
+    result.stderr = result.stderr.split(script).join('<the check’s script>');
     const { sections, runtimeStderr } = splitSections(result.stdout, result.stderr);
     return {
       result,
@@ -386,7 +405,7 @@ async function limitsRun(run: CheckContext['run']): Promise<Limits> {
   return { result, sections, sleep, sleepsLeft: hostProcesses(['sleep', sleep]).length };
 }
 
-async function section(context: CheckContext, name: string): Promise<Section & { main: MainRun }> {
+async function section(context: CheckContext, name: string): Promise<Section & { main: MainRun; result: RunResult }> {
   return context.section(name);
 }
 
@@ -394,7 +413,7 @@ function limitsSection(limits: Limits, name: string): Section {
   const found = limits.sections.get(name);
   if (!found) {
     const status = limits.result.signal ? `killed by ${limits.result.signal}` : `exit status ${limits.result.status}`;
-    throw new NotStarted([`the container with --pids-max 20 --memory 32M did not run its command (${status})`], limits.result);
+    throw new CheckFailure([`expected the container with --pids-max 20 --memory 32M to run its command, got ${status}`], limits.result);
   }
   return found;
 }
@@ -409,8 +428,8 @@ export const CHECKS: Check[] = [
     hint: 'The child must become the command: exec replaces the running program (Node) with it, in the same process. Its argv is the whole command line, with the program’s own name first (argv[0]).',
     todos: ['replace the child'],
     async run(context) {
-      const { stdout, main } = await section(context, 'hello');
-      expectEqual('output', HELLO, stdout, main.result);
+      const { stdout, main, result } = await section(context, 'hello');
+      expectEqual('output', HELLO, stdout, result);
     },
   },
   {
@@ -419,8 +438,8 @@ export const CHECKS: Check[] = [
     hint: "The runtime's exit status is the command's: the parent waits for its child, and the child is the command once exec worked.",
     todos: ['replace the child'],
     async run(context) {
-      const { main } = await section(context, 'hello');
-      expectEqual('exit status (the command ends with `exit 3`)', 3, main.result.status, main.result);
+      const { main, result } = await section(context, 'hello');
+      expectEqual('exit status (the command ends with `exit 3`)', 3, main.result.status, view(context, main, ['sh', '-c', 'exit 3']));
     },
   },
   {
@@ -429,8 +448,8 @@ export const CHECKS: Check[] = [
     hint: "The command inherits the child's stdin, stdout and stderr across exec (the workshop's execvp wrapper clears Node's close-on-exec flag on them).",
     todos: ['replace the child'],
     async run(context) {
-      const { stdout, main } = await section(context, 'stdin');
-      expectEqual('the line the command read from stdin', TYPED, stdout, main.result);
+      const { stdout, main, result } = await section(context, 'stdin');
+      expectEqual('the line the command read from stdin', TYPED, stdout, result);
     },
   },
   {
@@ -453,8 +472,8 @@ export const CHECKS: Check[] = [
     hint: 'The hostname lives in a UTS namespace. The parent creates a new one before it spawns the child, so the child is born in it; the child then sets the container’s hostname there.',
     todos: ['UTS', "set the container's hostname"],
     async run(context) {
-      const { stdout, main } = await section(context, 'hostname');
-      expectEqual('hostname', 'container\n', stdout, main.result);
+      const { stdout, main, result } = await section(context, 'hostname');
+      expectEqual('hostname', 'container\n', stdout, result);
     },
   },
   {
@@ -503,8 +522,8 @@ export const CHECKS: Check[] = [
     hint: 'A PID namespace numbers its processes from 1. Creating one does not move the caller: its next child is born there as PID 1, and exec keeps the pid. The flags of the namespaces add up: the UTS one stays.',
     todos: ['PID namespace'],
     async run(context) {
-      const { stdout, main } = await section(context, 'pid');
-      expectEqual('$$ inside', '1\n', stdout, main.result);
+      const { stdout, main, result } = await section(context, 'pid');
+      expectEqual('$$ inside', '1\n', stdout, result);
     },
   },
 
@@ -515,34 +534,9 @@ export const CHECKS: Check[] = [
     hint: 'The container’s `/` must be the rootfs: it has to exist, be a mount point of its own, and become the root by pivoting from inside it.',
     todos: ['root filesystem exists', 'pivot_root'],
     async run(context) {
-      const { stdout, main } = await section(context, 'root');
+      const { stdout, main, result } = await section(context, 'root');
       const expected = ['.', '..', ...readdirSync(DEFAULT_ROOTFS)].sort();
-      expectEqual('`ls -a /`', expected.join(' '), lines(stdout).sort().join(' '), main.result);
-    },
-  },
-  {
-    step: 4,
-    name: "the host's files are unreachable",
-    hint: 'After pivot_root the old root is still attached under the new one: until it is detached, a path leads back to the host’s files.',
-    todos: ['pivot_root'],
-    async run(context) {
-      const { stdout, main } = await section(context, 'host-file');
-      expectEqual(`a host file (${main.paths.hostOnly}) inside`, 'hidden\n', stdout, main.result);
-    },
-  },
-  {
-    step: 4,
-    name: "the old root is detached: only the container's own mounts are left",
-    hint: 'The old root stays stacked on the new one until it is unmounted (lazily, detached); until then every host mount is still there inside.',
-    todos: ['pivot_root'],
-    async run(context) {
-      const { stdout, main } = await section(context, 'mountinfo');
-      const mountPoints = lines(stdout).map((line) => line.split(' ')[4] ?? '');
-      const roots = mountPoints.filter((point) => point === '/').length;
-      const foreign = mountPoints.filter((point) => point !== '/' && !/^\/(proc|dev|sys)(\/|$)/.test(point));
-      if (roots !== 1 || foreign.length > 0) {
-        throw CheckFailure.expected('mount points inside', 'one "/" and mounts under /proc, /dev and /sys only', summarize(mountPoints), main.result);
-      }
+      expectEqual('`ls -a /`', expected.join(' '), lines(stdout).sort().join(' '), result);
     },
   },
   {
@@ -551,12 +545,12 @@ export const CHECKS: Check[] = [
     hint: 'ps reads /proc. The container needs a proc of its own, mounted inside the new root before pivoting: the child is already in the new PID namespace, so that proc lists only its processes.',
     todos: ['pivot_root'],
     async run(context) {
-      const { stdout, stderr, main } = await section(context, 'ps');
+      const { stdout, stderr, main, result } = await section(context, 'ps');
       const processes = lines(stdout).map((line) => line.trim().replace(/\s+/, ' '));
       const onlyTheContainer = processes.length === 2 && processes.includes('1 sh') && processes.some((p) => /^\d+ ps$/.test(p));
       if (!onlyTheContainer) {
         const actual = processes.length > 0 ? summarize(processes) : JSON.stringify(stderr.trim().split('\n')[0] ?? '');
-        throw CheckFailure.expected('`ps -e` inside to list', '"1 sh" and ps itself', actual, main.result);
+        throw CheckFailure.expected('`ps -e` inside to list', '"1 sh" and ps itself', actual, result);
       }
     },
   },
@@ -566,11 +560,37 @@ export const CHECKS: Check[] = [
     hint: 'The rootfs’s /dev is an empty folder: the runtime gives the container a small /dev of its own (null, zero, random, tty… on a tmpfs) before pivoting, while the host’s devices are still reachable.',
     todos: ['pivot_root'],
     async run(context) {
-      const { stdout, main } = await section(context, 'dev');
+      const { stdout, main, result } = await section(context, 'dev');
       const [zeros = '', ...devices] = lines(stdout);
-      expectEqual('bytes read from /dev/zero', '4', zeros.trim(), main.result);
+      expectEqual('bytes read from /dev/zero', '4', zeros.trim(), result);
       for (const device of ['null', 'zero', 'full', 'random', 'urandom', 'tty']) {
-        if (!devices.includes(device)) throw CheckFailure.expected('/dev to contain', device, devices.join(' '), main.result);
+        if (!devices.includes(device)) throw CheckFailure.expected('/dev to contain', device, devices.join(' '), result);
+      }
+    },
+  },
+  {
+    step: 4,
+    name: "the host's files are unreachable",
+    hint: 'After pivot_root the old root is still attached under the new one: until it is detached, a path leads back to the host’s files.',
+    todos: ['pivot_root'],
+    async run(context) {
+      const { stdout, main, result } = await section(context, 'host-file');
+      expectEqual(`a host file (${main.paths.hostOnly}) inside`, 'hidden\n', stdout, result);
+    },
+  },
+  {
+    step: 4,
+    name: "the old root is detached: only the container's own mounts are left",
+    hint: 'The old root stays stacked on the new one until it is unmounted (lazily, detached); until then every host mount is still there inside.',
+    todos: ['pivot_root'],
+    async run(context) {
+      const { stdout, stderr, result } = await section(context, 'mountinfo');
+      if (stdout === '' && /No such file/.test(stderr)) throw CheckFailure.expected('/proc/self/mountinfo inside', 'to list the mounts', 'no /proc inside to read it from', result);
+      const mountPoints = lines(stdout).map((line) => line.split(' ')[4] ?? '');
+      const roots = mountPoints.filter((point) => point === '/').length;
+      const foreign = mountPoints.filter((point) => point !== '/' && !/^\/(proc|dev|sys)(\/|$)/.test(point));
+      if (roots !== 1 || foreign.length > 0) {
+        throw CheckFailure.expected('mount points inside', 'one "/" and mounts under /proc, /dev and /sys only', summarize(mountPoints), result);
       }
     },
   },
@@ -592,7 +612,7 @@ export const CHECKS: Check[] = [
         }
       }
       const main = await context.main();
-      expectEqual('rootfs/ listing after the run', main.rootfsBefore, main.rootfsAfter, main.result);
+      expectEqual('rootfs/ listing after the run', main.rootfsBefore, main.rootfsAfter, view(context, main, ['true']));
     },
   },
   {
@@ -604,12 +624,43 @@ export const CHECKS: Check[] = [
       const main = await context.main();
       if (!main.sections.has('hello')) throw notStarted(main);
       if (main.runtime.found && main.runtime.ownMountNamespace === false) {
-        throw new CheckFailure(['expected the runtime (the parent) to stay in the mount namespace it started in, got a new one', parentMountNamespaceCause(main.result)], main.result);
+        throw new CheckFailure(['expected the runtime (the parent) to stay in the mount namespace it started in, got a new one', parentMountNamespaceCause(main.result)], view(context, main, ['true']));
       }
     },
   },
 
   // Step 5: cgroups
+  {
+    step: 5,
+    name: 'the command runs in a cgroup of its own, named after the container id',
+    hint: 'The child joins the cgroup the parent made for this container id, first thing; the command it execs inherits the membership.',
+    todos: ['join the container'],
+    async run(context) {
+      const { stdout, main, result } = await section(context, 'cgroup');
+      const layout = cgroupLayout();
+      const wanted = layout.version === 2 ? [''] : ['pids', 'memory'];
+      for (const controller of wanted) {
+        const line = lines(stdout).find((l) => l.split(':')[1]?.split(',').includes(controller));
+        const expected = `/${CGROUP_PARENT}/${main.result.id}`;
+        if (!line?.endsWith(`:${expected}`)) {
+          throw CheckFailure.expected(`the ${controller || 'cgroup v2'} line of /proc/self/cgroup inside`, `to end with ${expected}`, JSON.stringify(line ?? ''), result);
+        }
+      }
+    },
+  },
+  {
+    step: 5,
+    name: "the container's cgroup holds the container, not the runtime",
+    hint: 'Only the child joins the cgroup. A parent inside it counts against the limits and cannot remove the cgroup it sits in: its own cleanup kills it.',
+    todos: ['join the container'],
+    async run(context) {
+      const main = await context.main();
+      if (main.runtime.inContainerCgroup) {
+        throw new CheckFailure(["expected the runtime's own process (the parent) outside the container's cgroup, got it inside", parentCgroupCause(main.result)], view(context, main, ['true']));
+      }
+      if (!main.sections.has('hello')) throw notStarted(main);
+    },
+  },
   {
     step: 5,
     name: 'a fork bomb stops at --pids-max, and leaves no process behind',
@@ -643,47 +694,16 @@ export const CHECKS: Check[] = [
   },
   {
     step: 5,
-    name: 'the command runs in a cgroup of its own, named after the container id',
-    hint: 'The child joins the cgroup the parent made for this container id, first thing; the command it execs inherits the membership.',
-    todos: ['join the container'],
-    async run(context) {
-      const { stdout, main } = await section(context, 'cgroup');
-      const layout = cgroupLayout();
-      const wanted = layout.version === 2 ? [''] : ['pids', 'memory'];
-      for (const controller of wanted) {
-        const line = lines(stdout).find((l) => l.split(':')[1]?.split(',').includes(controller));
-        const expected = `/${CGROUP_PARENT}/${main.result.id}`;
-        if (!line?.endsWith(`:${expected}`)) {
-          throw CheckFailure.expected(`the ${controller || 'cgroup v2'} line of /proc/self/cgroup inside`, `to end with ${expected}`, JSON.stringify(line ?? ''), main.result);
-        }
-      }
-    },
-  },
-  {
-    step: 5,
-    name: "the container's cgroup holds the container, not the runtime",
-    hint: 'Only the child joins the cgroup. A parent inside it counts against the limits and cannot remove the cgroup it sits in: its own cleanup kills it.',
-    todos: ['join the container'],
-    async run(context) {
-      const main = await context.main();
-      if (main.runtime.inContainerCgroup) {
-        throw new CheckFailure(["expected the runtime's own process (the parent) outside the container's cgroup, got it inside", parentCgroupCause(main.result)], main.result);
-      }
-      if (!main.sections.has('hello')) throw notStarted(main);
-    },
-  },
-  {
-    step: 5,
     name: 'no cgroup is left behind, nor one of a killed run',
     hint: 'The parent removes the cgroup once the child has exited; before creating one, it removes those of killed runs (their runtime’s pid is gone).',
     todos: ['remove the cgroup', 'create the container'],
     async run(context) {
       for (const result of await context.everyRun()) {
         const left = result.leftovers.filter((leftover) => leftover.kind === 'cgroup');
-        if (left.length > 0) throw CheckFailure.expected(`${left[0]!.what} after the run`, 'to be removed', 'it was still there (the check removed it)', result);
+        if (left.length > 0) throw CheckFailure.expected(`${left[0]!.what} after the run`, 'to be removed', 'it was still there (the check removed it)', simple(context, result));
       }
       const main = await context.main();
-      if (main.staleCgroupLeft) throw CheckFailure.expected(`${main.staleCgroupLeft} (a killed run's cgroup: its pid is gone) after a new run`, 'to be removed', 'it is still there', main.result);
+      if (main.staleCgroupLeft) throw CheckFailure.expected(`${main.staleCgroupLeft} (a killed run's cgroup: its pid is gone) after a new run`, 'to be removed', 'it is still there', view(context, main, ['true']));
     },
   },
 
@@ -694,10 +714,10 @@ export const CHECKS: Check[] = [
     hint: 'With a bind mount the container writes straight into rootfs/. An overlay puts a writable layer of the container’s own over the read-only rootfs, and writes land there.',
     todos: ['mount an overlay'],
     async run(context) {
-      const { stdout, main } = await section(context, 'write');
-      expectEqual('output of writing and reading a file inside', 'hi\n', stdout, main.result);
+      const { stdout, main, result } = await section(context, 'write');
+      expectEqual('output of writing and reading a file inside', 'hi\n', stdout, result);
       if (main.writtenInRootfs) {
-        throw CheckFailure.expected(`rootfs${main.paths.written} on the host`, 'not to exist', 'the container wrote it into rootfs/ (the check removed it)', main.result);
+        throw CheckFailure.expected(`rootfs${main.paths.written} on the host`, 'not to exist', 'the container wrote it into rootfs/ (the check removed it)', result);
       }
     },
   },
@@ -707,8 +727,8 @@ export const CHECKS: Check[] = [
     hint: 'Each container needs an upper layer of its own, named after its id: containers that share one see each other’s files, and its files outlive it.',
     todos: ['create the folders', 'mount an overlay'],
     async run(context) {
-      const { main } = await section(context, 'write');
-      if (!main.reader) throw CheckFailure.expected('a second container to run while the first one ran', 'to start', 'it never ran', main.result);
+      const { main, result } = await section(context, 'write');
+      if (!main.reader) throw CheckFailure.expected('a second container to run while the first one ran', 'to start', 'it never ran', result);
       expectEqual(`${main.paths.written}, written by a container still running, in another one`, 'hidden\n', main.reader.stdout, main.reader);
     },
   },
@@ -718,9 +738,9 @@ export const CHECKS: Check[] = [
     hint: 'Deleting a lower-layer file inside an overlay only records a "whiteout" in the upper layer; rootfs/ itself is never written.',
     todos: ['mount an overlay'],
     async run(context) {
-      const { stdout, main } = await section(context, 'delete');
-      expectEqual(`output of deleting ${main.paths.kept} inside`, 'deleted\n', stdout, main.result);
-      if (main.keptGone) throw CheckFailure.expected(`rootfs${main.paths.kept} on the host after \`rm\` inside`, 'to still exist', 'it was deleted', main.result);
+      const { stdout, main, result } = await section(context, 'delete');
+      expectEqual(`output of deleting ${main.paths.kept} inside`, 'deleted\n', stdout, result);
+      if (main.keptGone) throw CheckFailure.expected(`rootfs${main.paths.kept} on the host after \`rm\` inside`, 'to still exist', 'it was deleted', result);
     },
   },
   {
@@ -731,10 +751,10 @@ export const CHECKS: Check[] = [
     async run(context) {
       for (const result of await context.everyRun()) {
         const left = result.leftovers.filter((leftover) => leftover.kind === 'layers');
-        if (left.length > 0) throw CheckFailure.expected(`${left[0]!.what} after the run`, 'to be removed', 'it was still there (the check removed it)', result);
+        if (left.length > 0) throw CheckFailure.expected(`${left[0]!.what} after the run`, 'to be removed', 'it was still there (the check removed it)', simple(context, result));
       }
       const main = await context.main();
-      if (main.staleLayersLeft) throw CheckFailure.expected(`${main.staleLayersLeft} (a killed run's layers: its pid is gone) after a new run`, 'to be removed', 'it is still there', main.result);
+      if (main.staleLayersLeft) throw CheckFailure.expected(`${main.staleLayersLeft} (a killed run's layers: its pid is gone) after a new run`, 'to be removed', 'it is still there', view(context, main, ['true']));
     },
   },
 
@@ -745,11 +765,11 @@ export const CHECKS: Check[] = [
     hint: 'A new network namespace has a single interface, the loopback. The parent creates it together with the other namespaces, so the child is born in it.',
     todos: ['network namespace'],
     async run(context) {
-      const { stdout, main } = await section(context, 'net-dev');
+      const { stdout, main, result } = await section(context, 'net-dev');
       const inside = interfacesIn(stdout);
       if (inside.join(' ') !== 'lo') {
         const host = interfacesIn(readFileSync('/proc/net/dev', 'utf8'));
-        throw CheckFailure.expected('interfaces in /proc/net/dev inside', '"lo" only', `${JSON.stringify(inside.join(' '))} (the host has ${host.join(' ')})`, main.result);
+        throw CheckFailure.expected('interfaces in /proc/net/dev inside', '"lo" only', `${JSON.stringify(inside.join(' '))} (the host has ${host.join(' ')})`, result);
       }
     },
   },
@@ -759,9 +779,9 @@ export const CHECKS: Check[] = [
     hint: 'A new namespace’s lo starts down: an interface is switched on through a socket, by reading its flags and writing them back with IFF_UP. To show it, /sys must be a sysfs mounted from the container’s namespace.',
     todos: ['loopback', 'sysfs'],
     async run(context) {
-      const { stdout, stderr, main } = await section(context, 'lo-flags');
+      const { stdout, stderr, main, result } = await section(context, 'lo-flags');
       const flags = Number.parseInt(stdout.trim(), 16);
-      if (!(flags & 1)) throw CheckFailure.expected('/sys/class/net/lo/flags inside', 'to include IFF_UP (0x1)', JSON.stringify(stdout.trim() || stderr.trim()), main.result);
+      if (!(flags & 1)) throw CheckFailure.expected('/sys/class/net/lo/flags inside', 'to include IFF_UP (0x1)', JSON.stringify(stdout.trim() || stderr.trim()), result);
     },
   },
 
@@ -772,12 +792,12 @@ export const CHECKS: Check[] = [
     hint: 'Root’s powers are capabilities, and what a program gets at exec is capped by the bounding set. Dropping CAP_SYS_ADMIN from it just before exec takes sethostname away from the command.',
     todos: ['drop the dangerous capabilities'],
     async run(context) {
-      const { stdout, stderr, main } = await section(context, 'sethostname');
+      const { stdout, stderr, main, result } = await section(context, 'sethostname');
       const [status = '', name = ''] = lines(stdout);
-      if (status === 'status 0') throw CheckFailure.expected('`hostname foo` inside', 'to fail', 'it worked', main.result);
-      expectEqual('hostname after the attempt', 'container', name, main.result);
+      if (status === 'status 0') throw CheckFailure.expected('`hostname foo` inside', 'to fail', 'it worked', result);
+      expectEqual('hostname after the attempt', 'container', name, result);
       // sethostname() fails with EPERM; the hostname program words it its own way.
-      if (!/not permitted|must be root/i.test(stderr)) throw CheckFailure.expected('the error', 'to be EPERM (not permitted)', JSON.stringify(stderr.trim()), main.result);
+      if (!/not permitted|must be root/i.test(stderr)) throw CheckFailure.expected('the error', 'to be EPERM (not permitted)', JSON.stringify(stderr.trim()), result);
     },
   },
   {
@@ -786,13 +806,13 @@ export const CHECKS: Check[] = [
     hint: 'mount needs CAP_SYS_ADMIN too: the runtime’s own mounts are done before the drop, and the command starts without it.',
     todos: ['drop the dangerous capabilities'],
     async run(context) {
-      const { stdout, stderr, main } = await section(context, 'mount');
+      const { stdout, stderr, main, result } = await section(context, 'mount');
       const [status = '', ...mounts] = lines(stdout);
       if (status === 'status 0' || mounts.some((line) => line.split(' ')[1] === '/tmp')) {
-        throw CheckFailure.expected('`mount -t tmpfs x /tmp` inside', 'to fail', 'it mounted', main.result);
+        throw CheckFailure.expected('`mount -t tmpfs x /tmp` inside', 'to fail', 'it mounted', result);
       }
       // mount(2) fails with EPERM; util-linux's mount words it "permission denied".
-      if (!/not permitted|permission denied|must be superuser/i.test(stderr)) throw CheckFailure.expected('the error', 'to be EPERM', JSON.stringify(stderr.trim()), main.result);
+      if (!/not permitted|permission denied|must be superuser/i.test(stderr)) throw CheckFailure.expected('the error', 'to be EPERM', JSON.stringify(stderr.trim()), result);
     },
   },
   {
@@ -801,12 +821,12 @@ export const CHECKS: Check[] = [
     hint: 'Every capability in the workshop’s list of dangerous ones leaves the bounding set, in the child, before exec.',
     todos: ['drop the dangerous capabilities'],
     async run(context) {
-      const { stdout, main } = await section(context, 'status');
+      const { stdout, main, result } = await section(context, 'status');
       const dangerous = new Set(dangerousCapabilities().map((capability) => capability.name));
       for (const set of ['CapBnd', 'CapEff']) {
         const mask = new RegExp(`^${set}:\\s*([0-9a-f]+)$`, 'm').exec(stdout)?.[1] ?? '0';
         const kept = capabilitiesIn(mask).filter((name) => dangerous.has(name));
-        if (kept.length > 0) throw CheckFailure.expected(`${set} inside`, 'without the dangerous capabilities', `it still has ${summarize(kept, 4)}`, main.result);
+        if (kept.length > 0) throw CheckFailure.expected(`${set} inside`, 'without the dangerous capabilities', `it still has ${summarize(kept, 4)}`, result);
       }
     },
   },
@@ -816,9 +836,9 @@ export const CHECKS: Check[] = [
     hint: 'Files in /proc/sys only check permissions, which uid 0 passes without any capability: the child makes them read-only (a bind mount of the path onto itself, remounted read-only).',
     todos: ['/proc/sys'],
     async run(context) {
-      const { stdout, stderr, main } = await section(context, 'procsys');
-      expectEqual('hostname after writing /proc/sys/kernel/hostname', 'container\n', stdout, main.result);
-      if (!/read-only/i.test(stderr)) throw CheckFailure.expected('the error', 'to say "Read-only file system"', JSON.stringify(stderr.trim()), main.result);
+      const { stdout, stderr, main, result } = await section(context, 'procsys');
+      expectEqual('hostname after writing /proc/sys/kernel/hostname', 'container\n', stdout, result);
+      if (!/read-only/i.test(stderr)) throw CheckFailure.expected('the error', 'to say "Read-only file system"', JSON.stringify(stderr.trim()), result);
     },
   },
   {
@@ -827,9 +847,9 @@ export const CHECKS: Check[] = [
     hint: 'Drop only the dangerous capabilities: a container still writes files, reads /proc and signals its own processes.',
     todos: ['drop the dangerous capabilities'],
     async run(context) {
-      const { stdout, status, main } = await section(context, 'ordinary');
-      expectEqual('output', 'ok\n0\ndone\n', stdout, main.result);
-      expectEqual('exit status', 0, status ?? null, main.result);
+      const { stdout, status, main, result } = await section(context, 'ordinary');
+      expectEqual('output', 'ok\n0\ndone\n', stdout, result);
+      expectEqual('exit status', 0, status ?? null, result);
     },
   },
 ];

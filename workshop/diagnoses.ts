@@ -1,6 +1,7 @@
 // Why a step changed the host, told from what it actually did: the call log
 // of the run (lib/kernel/trace.ts writes it for the harness) says which side
 // made which kernel call, in which order.
+import { basename } from 'node:path';
 import type { Mount } from './sandbox.js';
 import type { RunResult } from './harness.js';
 
@@ -116,4 +117,21 @@ export function parentCgroupCause(run: RunResult): string {
   return join
     ? `The parent wrote itself into the cgroup (${join.text}): join() belongs in the child. A parent inside counts against the limits, and cannot remove the cgroup it sits in — its cleanup kills it.`
     : 'The parent is inside the container\'s cgroup: only the child joins it (and the command it execs inherits that).';
+}
+
+/** Why a container ran nothing, when the runtime itself said nothing (✗ …) about it. */
+export function startCause(run: RunResult): string | undefined {
+  const calls = parseCalls(run.calls);
+  const exec = calls.find((c) => c.side === 'child' && c.call === 'execvp');
+  if (!exec) {
+    if (spawnIndex(calls) === -1) return 'The parent never spawned the child (spawnChild), so nothing could run the command.';
+    return 'The child never called execvp: it ended before the command could run — the command only replaces the child through exec.';
+  }
+  const match = /^execvp\(("(?:[^"\\]|\\.)*"), \[("(?:[^"\\]|\\.)*")/.exec(exec.text);
+  if (!match) return undefined;
+  const [file, first] = [JSON.parse(match[1]!) as string, JSON.parse(match[2]!) as string];
+  if (basename(file) !== basename(first)) {
+    return `The child called execvp(${JSON.stringify(file)}, [${JSON.stringify(first.length > 20 ? `${first.slice(0, 20)}…` : first)}, …]): argv[0] must be the program's own name — argv is the whole command line, and the program reads its arguments from argv[1] on.`;
+  }
+  return undefined;
 }

@@ -3,7 +3,7 @@
 // missing folder in the rootfs; after pivot_root it means a host path that is
 // no longer there. So every successful call is remembered (in this process),
 // and a failed call's hint is chosen from what already happened.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { CLONE_NEWNS, MS_BIND, MS_PRIVATE, MS_REC } from './constants.js';
 
 /** A call that worked, with the arguments as the program passed them. */
@@ -30,10 +30,18 @@ function did(call: string, test: (args: readonly unknown[]) => boolean = () => t
 
 const flagsOf = (args: readonly unknown[], index: number): number => Number(args[index] ?? 0);
 
-/** The mounts made so far that could be a new root: bind mounts and overlays, by target. */
+function realpath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** The mounts made so far that could be a new root: a folder bind-mounted onto itself, or an overlay. */
 function rootCandidates(): string[] {
   return history
-    .filter((r) => r.call === 'mount' && ((flagsOf(r.args, 3) & MS_BIND) !== 0 || r.args[2] === 'overlay'))
+    .filter((r) => r.call === 'mount' && (((flagsOf(r.args, 3) & MS_BIND) !== 0 && r.args[0] === r.args[1]) || r.args[2] === 'overlay'))
     .map((r) => String(r.args[1]));
 }
 
@@ -102,7 +110,7 @@ export function contextualHint(call: string, errno: string, args: readonly unkno
   if (call === 'pivot_root' && (errno === 'EINVAL' || errno === 'EBUSY')) {
     const cwd = process.cwd();
     const candidates = rootCandidates();
-    if (candidates.length > 0 && !candidates.includes(cwd)) {
+    if (candidates.length > 0 && !candidates.map(realpath).includes(realpath(cwd))) {
       return (
         `pivot_root('.', '.') makes the current folder the new root, and the current folder is ${cwd}, ` +
         `not the new root you mounted (${candidates[candidates.length - 1]}): chdir() into it first.`
