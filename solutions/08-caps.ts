@@ -96,6 +96,7 @@ runtime({
     chdir('/');
     // TODO(step 8): make /proc/sys and /proc/sysrq-trigger read-only: they only check file permissions, and uid 0 passes them without any capability.
     // hint: a bind mount's flags change with a remount: bind-mount each path onto itself, then remount that bind with MS_RDONLY.
+    // hint: for each of the two paths that exists: mount(path, path, '', MS_BIND), then mount(path, path, '', MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC).
     // hint: for (const path of ['/proc/sys', '/proc/sysrq-trigger'].filter((path) => existsSync(path))) { mount(path, path, '', MS_BIND); mount(path, path, '', MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC); }
     // Writing /proc/sys changes the host's kernel settings (kernel.core_pattern is a program the
     // host runs as root), /proc/sysrq-trigger can reboot it: both must be read-only (when the kernel has them).
@@ -105,7 +106,8 @@ runtime({
     }
     // END TODO
     // TODO(step 8): drop the dangerous capabilities from the bounding set, just before execvp, so the command starts without them.
-    // hint: prctl(PR_CAPBSET_DROP, <number>, <label for --trace>) drops one capability; lib/container/capabilities.ts lists which, and why.
+    // hint: what a program gets at exec is capped by the bounding set: take the dangerous capabilities out of it, in the child, right before execvp.
+    // hint: prctl(PR_CAPBSET_DROP, <number>, <label for --trace>) drops one capability; dangerousCapabilities() (lib/container/capabilities.ts) lists which, and why.
     // hint: for (const capability of dangerousCapabilities()) prctl(PR_CAPBSET_DROP, capability.number, `PR_CAPBSET_DROP, ${capability.name}`);
     // The bounding set caps what any program this process execs can have: root's
     // command gets the bounding set as its capabilities, so dropping one here removes it for good.

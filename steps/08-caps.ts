@@ -99,7 +99,7 @@ runtime({
     // TODO(step 8): make /proc/sys and /proc/sysrq-trigger read-only: they only check file permissions, and uid 0 passes them without any capability.
     // hint: a bind mount's flags change with a remount: bind-mount each path onto itself, then remount that bind with MS_RDONLY.
     // TODO(step 8): drop the dangerous capabilities from the bounding set, just before execvp, so the command starts without them.
-    // hint: prctl(PR_CAPBSET_DROP, <number>, <label for --trace>) drops one capability; lib/container/capabilities.ts lists which, and why.
+    // hint: what a program gets at exec is capped by the bounding set: take the dangerous capabilities out of it, in the child, right before execvp.
     execvp(container.command[0], container.command);
   },
 });
