@@ -38,12 +38,12 @@ function indent(lines: string[], prefix: string): string[] {
 }
 
 /** The useful part of a runtime's stderr: no blank lines, no "(add --debug …)", at most `max` lines. */
-function stderrLines(stderr: string, max: number): string[] {
+function stderrLines(stderr: string, max: number, cut = true): string[] {
   const useful = stderr
     .split('\n')
     .map((line) => line.replace(/\s+$/, ''))
     .filter((line) => line.trim() !== '' && !/^\s*\(add --debug/.test(line) && !line.startsWith('@@cfs'))
-    .map((line) => (line.length > 160 ? `${line.slice(0, 159)}…` : line));
+    .map((line) => (cut && line.length > 160 ? `${line.slice(0, 159)}…` : line));
   return useful.length > max ? [...useful.slice(0, max - 1), `… (${useful.length - max + 1} more lines)`] : useful;
 }
 
@@ -107,7 +107,7 @@ export async function checkStep(step: Step, target: Target = 'steps'): Promise<b
     const paragraph = result ? result.stderr.indexOf('✗') : -1;
     if (result && paragraph >= 0) {
       // The runtime explained it: its own paragraph, whose hint fits what the step did so far.
-      out.push(...indent(stderrLines(result.stderr.slice(paragraph), 12), '      '));
+      out.push(...indent(stderrLines(result.stderr.slice(paragraph), 12, false), '      '));
     } else {
       const cause = result ? startCause(result) : undefined;
       if (cause) out.push(`      ${cause}`);

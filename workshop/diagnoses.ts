@@ -67,8 +67,9 @@ export function hostnameCause(run: RunResult): string {
 }
 
 function describeMounts(mounts: Mount[]): string {
-  const shown = mounts.slice(0, 3).map((m) => `${m.mountPoint} (${m.fstype})`).join(', ');
-  return mounts.length > 3 ? `${shown}, and ${mounts.length - 3} more` : shown;
+  const points = [...new Set(mounts.map((m) => `${m.mountPoint} (${m.fstype})`))];
+  const shown = points.slice(0, 3).join(', ');
+  return points.length > 3 ? `${shown}, and ${points.length - 3} more` : shown;
 }
 
 /** What the run did to the sandbox's mount table, and why: [what, cause]. */

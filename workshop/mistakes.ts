@@ -390,6 +390,8 @@ export function repositoryCopy(): string {
 
 export interface MistakeOutcome {
   mistake: Mistake;
+  /** The copy of the repository it ran in (already removed: for turning its paths into the shown ones). */
+  copy: string;
   status: number | null;
   output: string;
   lines: number;
@@ -455,6 +457,7 @@ export function hostChangesOf(pid: number, hostnameBefore: string): string[] {
 export async function runMistake(mistake: Mistake, copy: string): Promise<MistakeOutcome> {
   const step = STEPS.find((s) => s.number === mistake.step)!;
   writeFileSync(`${copy}/steps/${step.stem}.ts`, mistakeSource(mistake));
+  rmSync(`${copy}/.workshop`, { recursive: true, force: true }); // progress as if it were the first check
   const hostnameBefore = hostname();
   const started = Date.now();
   const { pid, status, output } = await workshopCommand(copy, 'check', [String(mistake.step)]);
@@ -462,6 +465,7 @@ export async function runMistake(mistake: Mistake, copy: string): Promise<Mistak
   const lineCount = output.replace(/\n$/, '').split('\n').length;
   return {
     mistake,
+    copy,
     status,
     output,
     lines: lineCount,
