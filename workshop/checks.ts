@@ -236,13 +236,28 @@ export function makeContext(step: Step, target: Target, defaults: RunOptions = {
   };
   let main: Promise<MainRun> | undefined;
   let limits: Promise<Limits> | undefined;
+  // The other containers start once the main one has started its command: when it cannot start, one
+  // message says why, and no CPU goes to containers that would fail the same way.
+  let started = (_: boolean): void => {};
+  const gate = new Promise<boolean>((resolve) => (started = resolve));
+  const gated = (name: string, command: string[], options?: RunOptions): Promise<RunResult> =>
+    (shared.get(name) ??
+      shared.set(
+        name,
+        (async () => {
+          void context.main();
+          if (!(await gate)) throw notStarted(await context.main());
+          return run(command, options);
+        })(),
+      ).get(name))!;
   const context: CheckContext = {
     step,
     target,
     run,
     once,
     hostHostname: hostHostnameBefore,
-    main: () => (main ??= mainRun(step, run)),
+    main: () =>
+      (main ??= mainRun(step, run, (stdout) => stdout.includes(`\n${MARK} `) && started(true)).finally(() => started(false))),
     async section(name) {
       const ran = await context.main();
       const section = ran.sections.get(name);
@@ -256,9 +271,9 @@ export function makeContext(step: Step, target: Target, defaults: RunOptions = {
       };
       return { ...section, main: ran, result };
     },
-    hostnameOption: () => once('hostname-option', ['hostname'], { options: ['--hostname', 'pod-7'] }),
-    notFound: () => once('not-found', ['no-such-command-here']),
-    limits: () => (limits ??= limitsRun(run)),
+    hostnameOption: () => gated('hostname-option', ['hostname'], { options: ['--hostname', 'pod-7'] }),
+    notFound: () => gated('not-found', ['no-such-command-here']),
+    limits: () => (limits ??= gate.then(async (ok) => (ok ? limitsRun(run) : Promise.reject(notStarted(await context.main()))))),
     async everyRun() {
       const started: Promise<unknown>[] = [context.main(), context.notFound()];
       if (step.number >= 2) started.push(context.hostnameOption());
@@ -293,7 +308,7 @@ function notStarted(ran: MainRun): NotStarted {
   return new NotStarted([`the container did not run its command (${status})`], result);
 }
 
-async function mainRun(step: Step, run: CheckContext['run']): Promise<MainRun> {
+async function mainRun(step: Step, run: CheckContext['run'], onOutput: (stdout: string) => void): Promise<MainRun> {
   const id = `-${randomBytes(4).toString('hex')}`;
   const paths = {
     hostOnly: `${tmpdir()}/cfs-host-only${id}`,
@@ -316,6 +331,7 @@ async function mainRun(step: Step, run: CheckContext['run']): Promise<MainRun> {
   try {
     const result = await run(['sh', '-c', script], {
       input: TYPED,
+      onOutput,
       whenOutput: hold
         ? {
             marker: READY,

@@ -91,6 +91,8 @@ export interface RunOptions {
   holdStdinUntil?: Promise<unknown>;
   /** When stdout first contains `marker`, run `action` (the container is still running), then close stdin. */
   whenOutput?: { marker: string; action: (running: Running) => Promise<void> };
+  /** Called with everything the command printed so far, each time it prints. */
+  onOutput?: (stdout: string) => void;
   /** Runtime options before the command (--hostname, --rootfs, ...). */
   options?: string[];
   env?: NodeJS.ProcessEnv;
@@ -190,6 +192,7 @@ export async function runContainer(step: Step, target: Target, command: string[]
     let actionStarted = false;
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
+      options.onOutput?.(stdout);
       const hook = options.whenOutput;
       if (hook && !actionStarted && stdout.includes(hook.marker)) {
         actionStarted = true;

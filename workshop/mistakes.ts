@@ -9,7 +9,7 @@
 // exactly once. `cause` is what the output must contain for the participant to
 // know what they did wrong.
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { CGROUP_PARENT, cgroupLayout } from '../lib/container/cgroups.js';
 import { LAYERS_PARENT } from '../lib/container/overlay.js';
@@ -375,17 +375,53 @@ export function mistakeSource(mistake: Mistake): string {
 
 /**
  * A copy of the repository to run workshop commands in without touching the
- * real one (its steps/ and .workshop/): the sources are copied; node_modules
- * and rootfs/ are shared. The caller removes it.
+ * real one (its steps/ and .workshop/): the sources are copied; rootfs/ and
+ * the installed packages are shared (node_modules/ is a folder of links, so
+ * that the copy's compile cache is its own and goes with it). The caller
+ * removes it.
  */
 export function repositoryCopy(): string {
   const copy = mkdtempSync(`${tmpdir()}/cfs-repo-`);
   for (const entry of ['cli', 'lib', 'workshop', 'rootfs-builder', 'solutions', 'steps', 'tests', 'bench', 'package.json', 'tsconfig.json', 'WORKSHOP.md', 'README.md']) {
     if (existsSync(`${REPO_ROOT}/${entry}`)) cpSync(`${REPO_ROOT}/${entry}`, `${copy}/${entry}`, { recursive: true });
   }
-  symlinkSync(`${REPO_ROOT}/node_modules`, `${copy}/node_modules`);
+  mkdirSync(`${copy}/node_modules`);
+  for (const entry of readdirSync(`${REPO_ROOT}/node_modules`)) {
+    if (entry !== '.cache') symlinkSync(`${REPO_ROOT}/node_modules/${entry}`, `${copy}/node_modules/${entry}`);
+  }
   symlinkSync(`${REPO_ROOT}/rootfs`, `${copy}/rootfs`);
   return copy;
+}
+
+/** Put a used copy back as it came: the exercises, no progress, the shared rootfs/. */
+export function resetCopy(copy: string): void {
+  rmSync(`${copy}/.workshop`, { recursive: true, force: true });
+  rmSync(`${copy}/steps`, { recursive: true, force: true });
+  cpSync(`${REPO_ROOT}/steps`, `${copy}/steps`, { recursive: true });
+  if (!lstatSync(`${copy}/rootfs`, { throwIfNoEntry: false })?.isSymbolicLink()) {
+    rmSync(`${copy}/rootfs`, { recursive: true, force: true });
+    symlinkSync(`${REPO_ROOT}/rootfs`, `${copy}/rootfs`);
+  }
+}
+
+/** `work` for every item, on `concurrency` copies of the repository (each reset before use); results in order. */
+export async function inCopies<T, R>(items: readonly T[], concurrency: number, work: (item: T, copy: string) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    const copy = repositoryCopy();
+    try {
+      while (next < items.length) {
+        const index = next++;
+        resetCopy(copy);
+        results[index] = await work(items[index]!, copy);
+      }
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
+  return results;
 }
 
 export interface MistakeOutcome {
@@ -457,7 +493,6 @@ export function hostChangesOf(pid: number, hostnameBefore: string): string[] {
 export async function runMistake(mistake: Mistake, copy: string): Promise<MistakeOutcome> {
   const step = STEPS.find((s) => s.number === mistake.step)!;
   writeFileSync(`${copy}/steps/${step.stem}.ts`, mistakeSource(mistake));
-  rmSync(`${copy}/.workshop`, { recursive: true, force: true }); // progress as if it were the first check
   const hostnameBefore = hostname();
   const started = Date.now();
   const { pid, status, output } = await workshopCommand(copy, 'check', [String(mistake.step)]);
@@ -477,20 +512,6 @@ export async function runMistake(mistake: Mistake, copy: string): Promise<Mistak
 }
 
 /** Run `mistakes` on `concurrency` copies of the repository at once; outcomes in the order given. */
-export async function runCatalogue(mistakes: Mistake[], concurrency = 2): Promise<MistakeOutcome[]> {
-  const outcomes: MistakeOutcome[] = [];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    const copy = repositoryCopy();
-    try {
-      while (next < mistakes.length) {
-        const index = next++;
-        outcomes[index] = await runMistake(mistakes[index]!, copy);
-      }
-    } finally {
-      rmSync(copy, { recursive: true, force: true });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, mistakes.length) }, worker));
-  return outcomes;
+export function runCatalogue(mistakes: Mistake[], concurrency = 2): Promise<MistakeOutcome[]> {
+  return inCopies(mistakes, concurrency, runMistake);
 }

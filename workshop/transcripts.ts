@@ -16,12 +16,12 @@
 // number of lines. `npm run transcripts` checks every block;
 // `npm run transcripts -- --write` rewrites the blocks that differ.
 import { spawn } from 'node:child_process';
-import { chownSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { chownSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../lib/paths.js';
 import { cgroupLayout } from '../lib/container/cgroups.js';
-import { repositoryCopy } from './mistakes.js';
+import { inCopies } from './mistakes.js';
 
 /** How the repository's folder is shown in WORKSHOP.md, wherever it really is. */
 export const SHOWN_REPO = '/home/you/containers-from-scratch-ts';
@@ -100,7 +100,8 @@ export function normalized(lines: string[], compare = 'exact'): string[] {
     let line = original
       .replace(/\bcfs-\d+-[0-9a-f]+\b/g, 'cfs-ID')
       .replace(/\bcfs-(written|keep|host-only)-[0-9a-f]+\b/g, 'cfs-$1-X')
-      .replace(/^((?:parent|child)\s+)\d+( │)/, '$1N$2')
+      .replace(/^(parent|child)\s+\d+ │/, '$1 N │')
+      .replace(/got "\d+\\n"/g, 'got "N\\n"')
       .replace(/→ pid \d+/g, '→ pid N')
       .replace(/copied, [\d.]+ s, [\d.]+ [kMGT]?B\/s/, 'copied, T s, R')
       .replace(/checked [^;()]*?\d{1,2}:\d\d(:\d\d)?( ?[AP]M)?/g, 'checked DATE')
@@ -187,10 +188,9 @@ export function unmetNeed(block: Block): string | undefined {
   return undefined;
 }
 
-/** Run the block's commands in a fresh copy of the repository; its output as the document would show it. */
-export async function runTranscript(block: Block): Promise<string[]> {
-  const copy = repositoryCopy();
-  try {
+/** Run the block's commands in `copy` (a fresh or reset copy of the repository); its output as the document would show it. */
+export async function runTranscript(block: Block, copy: string): Promise<string[]> {
+  {
     const asNobody = block.options.as === 'nobody';
     if (block.options.rootfs === 'fresh') unlinkSync(join(copy, 'rootfs')); // build a rootfs of its own
     if (asNobody) chownTree(copy, 65534, 65534);
@@ -226,9 +226,8 @@ export async function runTranscript(block: Block): Promise<string[]> {
       const text = parts[2 * index + 2] ?? '';
       if (text !== '') lines.push(...presentable(text, copy).replace(/\n$/, '').split('\n'));
     }
+    if (asNobody) chownTree(copy, 0, 0);
     return lines;
-  } finally {
-    rmSync(copy, { recursive: true, force: true });
   }
 }
 
@@ -279,17 +278,9 @@ export interface BlockReport {
 export async function checkTranscripts(markdown: string, { concurrency = 2, mistakeOutputs }: { concurrency?: number; mistakeOutputs?: Map<string, string[]> } = {}): Promise<BlockReport[]> {
   const blocks = parseBlocks(markdown);
   const reports: BlockReport[] = [];
-  const transcripts = blocks.filter((block) => block.kind === 'transcript');
-  let next = 0;
-  const results = new Map<Block, string[]>();
-  const worker = async (): Promise<void> => {
-    while (next < transcripts.length) {
-      const block = transcripts[next++]!;
-      if (unmetNeed(block)) continue;
-      results.set(block, await runTranscript(block));
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  const transcripts = blocks.filter((block) => block.kind === 'transcript' && !unmetNeed(block));
+  const outputs = await inCopies(transcripts, concurrency, runTranscript);
+  const results = new Map(transcripts.map((block, index) => [block, outputs[index]!]));
   for (const block of blocks) {
     const line = block.fence + 1;
     if (block.kind === 'unmarked') {
