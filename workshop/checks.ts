@@ -14,15 +14,16 @@
 // own kernel calls (diagnoses.ts).
 import { randomBytes } from 'node:crypto';
 import { hostname as hostHostname, tmpdir } from 'node:os';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { capabilitiesIn, dangerousCapabilities } from '../lib/container/capabilities.js';
 import { CGROUP_PARENT, Cgroup, cgroupLayout } from '../lib/container/cgroups.js';
-import { layersOf } from '../lib/container/overlay.js';
-import { DEFAULT_ROOTFS } from '../lib/paths.js';
+import { LAYERS_PARENT, layersOf } from '../lib/container/overlay.js';
+import { DEFAULT_ROOTFS, REPO_ROOT } from '../lib/paths.js';
 import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
 import { childrenOf, hostProcesses, lines, namespaceOf, reproduceCommand, runContainer, type RunOptions, type RunResult, type Target } from './harness.js';
 import { hostnameCause, mountDamage, parentCgroupCause, parentMountNamespaceCause } from './diagnoses.js';
+import { parseMountinfoLine } from './sandbox.js';
 import type { Step } from './steps.js';
 
 export interface Check {
@@ -207,6 +208,8 @@ export interface CheckContext {
   everyRun(): Promise<RunResult[]>;
   /** The host's hostname when the context was made. */
   hostHostname: string;
+  /** The host's mounts that are this checkout's business (under the repository, rootfs/ or this process's layer folders), then. */
+  hostMounts: string[];
 }
 
 export interface Limits {
@@ -225,6 +228,7 @@ export function makeContext(step: Step, target: Target, defaults: RunOptions = {
   const shared = new Map<string, Promise<RunResult>>();
   const all: Promise<RunResult>[] = [];
   const hostHostnameBefore = hostHostname();
+  const hostMountsBefore = ourHostMounts();
   const run = (command: string[], options?: RunOptions): Promise<RunResult> => {
     const result = runContainer(step, target, command, { ...defaults, ...options });
     all.push(result.catch(() => undefined as never));
@@ -256,6 +260,7 @@ export function makeContext(step: Step, target: Target, defaults: RunOptions = {
     run,
     once,
     hostHostname: hostHostnameBefore,
+    hostMounts: hostMountsBefore,
     main: () =>
       (main ??= mainRun(step, run, (stdout) => stdout.includes(`\n${MARK} `) && started(true)).finally(() => started(false))),
     async section(name) {
@@ -627,6 +632,12 @@ export const CHECKS: Check[] = [
           );
         }
       }
+      // Without a sandbox (util-linux unshare missing): the real host's mounts that are ours to look at.
+      const leaked = ourHostMounts().filter((mount) => !context.hostMounts.includes(mount));
+      if (leaked.length > 0) {
+        for (const mountPoint of [...leaked].reverse()) spawnSync('umount', ['-l', mountPoint], { stdio: 'ignore' });
+        throw new CheckFailure([`Your step left ${leaked.length} mount${leaked.length > 1 ? 's' : ''} on this machine: ${summarize(leaked, 3)}. The check unmounted them.`], undefined, true);
+      }
       const main = await context.main();
       expectEqual('rootfs/ listing after the run', main.rootfsBefore, main.rootfsAfter, view(context, main, ['true']));
     },
@@ -872,6 +883,24 @@ export const CHECKS: Check[] = [
 
 export function checksUpTo(step: number): Check[] {
   return CHECKS.filter((check) => check.step <= step);
+}
+
+/** Mount points of the host under this repository, its rootfs/, or the layer folders of this process's containers. */
+function ourHostMounts(): string[] {
+  const roots = [REPO_ROOT, realpathOr(DEFAULT_ROOTFS)];
+  const ours = `/cfs-${process.pid}-`;
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => parseMountinfoLine(line)?.mountPoint ?? '')
+    .filter((point) => roots.some((root) => point === root || point.startsWith(`${root}/`)) || (point.startsWith(`${LAYERS_PARENT}/`) && point.includes(ours)));
+}
+
+function realpathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
 }
 
 /** Put the host's name back (only needed when no sandbox could be made). */

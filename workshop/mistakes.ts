@@ -207,7 +207,7 @@ export const MISTAKES: Mistake[] = [
     step: 5,
     title: 'creates the cgroup but never joins it',
     edits: [{ find: '    existingCgroup(container.id).join();\n', replace: '' }],
-    cause: /fork bomb[\s\S]*only limits the processes inside it/,
+    cause: /cgroup of its own[\s\S]*child joins the cgroup the parent made/,
   },
   {
     id: 'cgroup-joined-in-parent',
@@ -458,9 +458,15 @@ export function workshopCommand(copy: string, command: string, args: string[], e
   });
 }
 
-/** What `check` (process `pid`) may have left: folders and processes named after its container ids, and the hostname. */
-export function hostChangesOf(pid: number, hostnameBefore: string): string[] {
+/**
+ * What `check` (process `pid`) may have left: folders, mounts and processes
+ * named after its container ids (or after any container id its output
+ * mentions), and the hostname.
+ */
+export function hostChangesOf(pid: number, hostnameBefore: string, output = ''): string[] {
   const prefix = `cfs-${pid}-`;
+  const mentioned = new Set(output.match(/\bcfs-[\w-]+/g) ?? []);
+  const ours = (name: string) => name.startsWith(prefix) || mentioned.has(name);
   const changes: string[] = [];
   if (hostname() !== hostnameBefore) changes.push(`hostname is now ${hostname()}`);
   const parents: string[] = [LAYERS_PARENT];
@@ -472,7 +478,7 @@ export function hostChangesOf(pid: number, hostnameBefore: string): string[] {
   }
   for (const parent of parents) {
     try {
-      for (const name of readdirSync(parent)) if (name.startsWith(prefix)) changes.push(`${parent}/${name} left`);
+      for (const name of readdirSync(parent)) if (ours(name)) changes.push(`${parent}/${name} left`);
     } catch {
       // not there
     }
@@ -506,7 +512,7 @@ export async function runMistake(mistake: Mistake, copy: string): Promise<Mistak
     lines: lineCount,
     caught: status === 1 && !/✓ Step \d+ done!/.test(output),
     causeNamed: mistake.cause.test(output),
-    hostChanges: hostChangesOf(pid, hostnameBefore),
+    hostChanges: hostChangesOf(pid, hostnameBefore, output),
     ms,
   };
 }

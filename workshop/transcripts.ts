@@ -275,8 +275,11 @@ export interface BlockReport {
  * Compare every quoted output of `markdown` with the real thing. Mistake
  * blocks are compared with `mistakeOutputs` (id → output as shown), when given.
  */
-export async function checkTranscripts(markdown: string, { concurrency = 2, mistakeOutputs }: { concurrency?: number; mistakeOutputs?: Map<string, string[]> } = {}): Promise<BlockReport[]> {
-  const blocks = parseBlocks(markdown);
+export async function checkTranscripts(
+  markdown: string,
+  { concurrency = 2, mistakeOutputs, only }: { concurrency?: number; mistakeOutputs?: Map<string, string[]>; only?: 'transcript' | 'mistake' } = {},
+): Promise<BlockReport[]> {
+  const blocks = parseBlocks(markdown).filter((block) => !only || block.kind === only || block.kind === 'unmarked');
   const reports: BlockReport[] = [];
   const transcripts = blocks.filter((block) => block.kind === 'transcript' && !unmetNeed(block));
   const outputs = await inCopies(transcripts, concurrency, runTranscript);
