@@ -790,7 +790,7 @@ export const CHECKS: Check[] = [
     step: 7,
     name: "the only network interface is lo: none of the host's is visible",
     hint: 'A new network namespace has a single interface, the loopback. The parent creates it together with the other namespaces, so the child is born in it.',
-    todos: ['network namespace'],
+    todos: ['create a network namespace'],
     async run(context) {
       const { stdout, main, result } = await section(context, 'net-dev');
       const inside = interfacesIn(stdout);

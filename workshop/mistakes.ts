@@ -9,7 +9,8 @@
 // exactly once. `cause` is what the output must contain for the participant to
 // know what they did wrong.
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { hostname, tmpdir } from 'node:os';
 import { CGROUP_PARENT, cgroupLayout } from '../lib/container/cgroups.js';
 import { LAYERS_PARENT } from '../lib/container/overlay.js';
@@ -382,7 +383,7 @@ export function mistakeSource(mistake: Mistake): string {
  */
 export function repositoryCopy(): string {
   const copy = mkdtempSync(`${tmpdir()}/cfs-repo-`);
-  for (const entry of ['cli', 'lib', 'workshop', 'rootfs-builder', 'solutions', 'steps', 'tests', 'bench', 'package.json', 'tsconfig.json', 'WORKSHOP.md', 'README.md']) {
+  for (const entry of ['cli', 'lib', 'workshop', 'rootfs-builder', 'solutions', 'steps', 'tests', 'bench', 'package.json', 'tsconfig.json', 'WORKSHOP.md', 'README.md', '.gitignore']) {
     if (existsSync(`${REPO_ROOT}/${entry}`)) cpSync(`${REPO_ROOT}/${entry}`, `${copy}/${entry}`, { recursive: true });
   }
   mkdirSync(`${copy}/node_modules`);
@@ -391,6 +392,26 @@ export function repositoryCopy(): string {
   }
   symlinkSync(`${REPO_ROOT}/rootfs`, `${copy}/rootfs`);
   return copy;
+}
+
+/** Hand the copy's own files (not the shared node_modules/ and rootfs/) to another user, e.g. nobody. */
+export function giveCopyTo(copy: string, uid: number, gid: number): void {
+  const walk = (path: string): void => {
+    chownSync(path, uid, gid);
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      const child = join(path, entry.name);
+      if (entry.isSymbolicLink()) lchownSync(child, uid, gid);
+      else if (entry.isDirectory()) walk(child);
+      else chownSync(child, uid, gid);
+    }
+  };
+  chownSync(copy, uid, gid);
+  for (const entry of readdirSync(copy, { withFileTypes: true })) {
+    const child = join(copy, entry.name);
+    if (entry.name === 'node_modules' || entry.isSymbolicLink()) lchownSync(child, uid, gid);
+    else if (entry.isDirectory()) walk(child);
+    else chownSync(child, uid, gid);
+  }
 }
 
 /** Put a used copy back as it came: the exercises, no progress, the shared rootfs/. */

@@ -16,12 +16,12 @@
 // number of lines. `npm run transcripts` checks every block;
 // `npm run transcripts -- --write` rewrites the blocks that differ.
 import { spawn } from 'node:child_process';
-import { chownSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../lib/paths.js';
 import { cgroupLayout } from '../lib/container/cgroups.js';
-import { inCopies } from './mistakes.js';
+import { giveCopyTo, inCopies } from './mistakes.js';
 
 /** How the repository's folder is shown in WORKSHOP.md, wherever it really is. */
 export const SHOWN_REPO = '/home/you/containers-from-scratch-ts';
@@ -193,7 +193,7 @@ export async function runTranscript(block: Block, copy: string): Promise<string[
   {
     const asNobody = block.options.as === 'nobody';
     if (block.options.rootfs === 'fresh') unlinkSync(join(copy, 'rootfs')); // build a rootfs of its own
-    if (asNobody) chownTree(copy, 65534, 65534);
+    if (asNobody) giveCopyTo(copy, 65534, 65534);
     const commands = commandsOf(block);
     const script = [
       NPM,
@@ -226,19 +226,8 @@ export async function runTranscript(block: Block, copy: string): Promise<string[
       const text = parts[2 * index + 2] ?? '';
       if (text !== '') lines.push(...presentable(text, copy).replace(/\n$/, '').split('\n'));
     }
-    if (asNobody) chownTree(copy, 0, 0);
+    if (asNobody) giveCopyTo(copy, 0, 0);
     return lines;
-  }
-}
-
-function chownTree(path: string, uid: number, gid: number): void {
-  chownSync(path, uid, gid);
-  for (const entry of readdirSync(path)) {
-    const child = join(path, entry);
-    const stat = statSync(child, { throwIfNoEntry: false });
-    if (!stat || entry === 'node_modules' || entry === 'rootfs') continue;
-    if (stat.isDirectory()) chownTree(child, uid, gid);
-    else chownSync(child, uid, gid);
   }
 }
 
