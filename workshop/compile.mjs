@@ -108,8 +108,9 @@ export async function compile(entry) {
 export async function compileSource(contents, asFile) {
   const file = resolve(asFile);
   const name = `${basename(file).replace(/\.[cm]?[tj]s$/, '')}-text-${hash(`${file}\0${contents}`)}`;
-  const stdin = { contents, resolveDir: dirname(file), sourcefile: relative(REPO_ROOT, file), loader: /** @type {const} */ ('ts') };
-  return build(name, { stdin }, relative(REPO_ROOT, file));
+  // esbuild names the text after sourcefile, relative to resolveDir: it then reads as the file it stands for.
+  const stdin = { contents, resolveDir: dirname(file), sourcefile: basename(file), loader: /** @type {const} */ ('ts') };
+  return build(name, { stdin }, relative(REPO_ROOT, file), relative(REPO_ROOT, file));
 }
 
 /**
@@ -129,9 +130,10 @@ export function bundleInputs(bundle) {
  * @param {string} name  the bundle's name in the cache
  * @param {{ entryPoints?: string[], stdin?: import('esbuild').StdinOptions }} input
  * @param {string} entryName  the entry as the repository names it (for messages and BUNDLED_ENTRY)
+ * @param {string} [givenAsText]  the input given as text (not read from disk: its hash is in the name)
  * @returns {Promise<string>}
  */
-async function build(name, input, entryName) {
+async function build(name, input, entryName, givenAsText) {
   const dir = cacheDir();
   const bundle = join(dir, `${name}.cjs`);
   const manifestPath = join(dir, `${name}.json`);
@@ -171,7 +173,7 @@ async function build(name, input, entryName) {
   /** @type {Manifest} */
   const manifest = { inputs: {} };
   for (const input of Object.keys(result.metafile.inputs)) {
-    if (input === '<stdin>') continue; // given as text: its hash is in the bundle's name
+    if (input === '<stdin>' || input === givenAsText) continue; // given as text: its hash is in the bundle's name
     const file = resolve(REPO_ROOT, input);
     manifest.inputs[file] = hash(readFileSync(file, 'utf8'));
   }

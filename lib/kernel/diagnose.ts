@@ -139,7 +139,7 @@ export function contextualHint(call: string, errno: string, args: readonly unkno
     return `After pivot_root, ${String(args[0])} (a host path) is gone: the new root is \`/\`, so chdir('/').`;
   }
   if (call === 'execvp' && errno === 'ENOENT' && !pivoted) {
-    return "The command was not found in the folders of PATH. Until step 4, the container sees the host's files: is it installed on this machine?";
+    return "The command was not found in the container (in the folders of its PATH). Until step 4, the container sees the host's files: is the program installed on this machine?";
   }
   if ((call === 'unshare' || call === 'mount' || call === 'sethostname') && errno === 'EPERM' && process.geteuid?.() === 0 && boundingSetLacksSysAdmin()) {
     return (
