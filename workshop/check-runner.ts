@@ -16,6 +16,7 @@ import { REPO_ROOT } from '../lib/paths.js';
 import { fileHash, readState, stepProgress, updateState, type CheckRecord } from './progress.js';
 import { mistakeKind, prepareFile, renderDiagnostics } from './source-check.js';
 import { startCause } from './diagnoses.js';
+import { sandboxAvailable } from './sandbox.js';
 import { STEPS, type Step } from './steps.js';
 
 /** A failing check's report never grows past one screen. */
@@ -70,6 +71,11 @@ export async function checkStep(step: Step, target: Target = 'steps'): Promise<b
     const first = prepared.diagnostics[0];
     Object.assign(record, { kind: 'compile', failing: [], passedSteps: [], where: first?.file ? `${relative(REPO_ROOT, first.file)}:${first.line}:${first.column}` : shown });
     return finish(step, target, out, record, `Fix that line in ${shown}, then \`npm run check ${step.number}\` again. (No container was started.)`);
+  }
+
+  if (!prepared.typeChecked) out.push(chalk.dim('  (not type-checked: TypeScript 7 has no compiler for this platform here; only the syntax was checked)'));
+  if (!sandboxAvailable(process.getuid?.() !== 0)) {
+    out.push(chalk.dim("  (no sandbox: util-linux `unshare` is missing or refused, so the checks run on the host and watch its hostname and mounts instead)"));
   }
 
   // 2–4. The checks, all at once: they share the containers of one context.
