@@ -186,7 +186,9 @@ function finish(step: Step, target: Target, out: string[], record: CheckRecord, 
       state.checks[step.number] = record;
     });
   }
-  out.push('', ...summary.split('\n'), progressBar());
-  console.log(out.join('\n'));
+  const footer = ['', ...summary.split('\n'), progressBar()];
+  // One screen, whatever happened: the head of the report, then the footer.
+  const body = out.length + footer.length > MAX_LINES ? [...out.slice(0, MAX_LINES - footer.length - 1), chalk.dim('  … (cut to fit one screen)')] : out;
+  console.log([...body, ...footer].join('\n'));
   return record.status === 'done';
 }
