@@ -276,7 +276,14 @@ export function makeContext(step: Step, target: Target, defaults: RunOptions = {
       };
       return { ...section, main: ran, result };
     },
-    hostnameOption: () => gated('hostname-option', ['hostname'], { options: ['--hostname', 'pod-7'] }),
+    // From step 5 on, the container of the limits has --hostname too: one container fewer.
+    hostnameOption: () =>
+      step.number >= 5
+        ? context.limits().then((limits) => {
+            const section = limitsSection(limits, 'hostname');
+            return { ...limits.result, stdout: section.stdout, stderr: section.stderr, reproduce: reproduceCommand(step, target, ['--hostname', 'pod-7', 'hostname']) };
+          })
+        : gated('hostname-option', ['hostname'], { options: ['--hostname', 'pod-7'] }),
     notFound: () => gated('not-found', ['no-such-command-here']),
     limits: () => (limits ??= gate.then(async (ok) => (ok ? limitsRun(run) : Promise.reject(notStarted(await context.main()))))),
     async everyRun() {
@@ -411,6 +418,7 @@ function inCgroupOf(pid: number, id: string): boolean {
 async function limitsRun(run: CheckContext['run']): Promise<Limits> {
   const sleep = `30.${randomBytes(3).readUIntBE(0, 3)}`; // a duration no other process uses
   const definitions: SectionDefinition[] = [
+    { step: 5, name: 'hostname', command: () => 'hostname' },
     // dd allocates one buffer of bs bytes, and fills it from /dev/zero.
     { step: 5, name: 'under', command: () => 'dd if=/dev/zero of=/dev/null bs=8M count=1' },
     { step: 5, name: 'over', command: () => 'dd if=/dev/zero of=/dev/null bs=64M count=1' },
@@ -419,7 +427,7 @@ async function limitsRun(run: CheckContext['run']): Promise<Limits> {
   ];
   const script = sectionScript(definitions, { hostOnly: '', written: '', kept: '' }, false).replace(/exit 3$/, 'exit 0');
   const result = await run(['sh', '-c', script], {
-    options: ['--pids-max', '20', '--memory', '32M'],
+    options: ['--pids-max', '20', '--memory', '32M', '--hostname', 'pod-7'],
     timeoutMs: 45_000, // bash as sh retries a failed fork for 15 s; dash and busybox give up at once
   });
   const { sections } = splitSections(result.stdout, result.stderr);
@@ -434,7 +442,7 @@ function limitsSection(limits: Limits, name: string): Section {
   const found = limits.sections.get(name);
   if (!found) {
     const status = limits.result.signal ? `killed by ${limits.result.signal}` : `exit status ${limits.result.status}`;
-    throw new CheckFailure([`expected the container with --pids-max 20 --memory 32M to run its command, got ${status}`], limits.result);
+    throw new CheckFailure([`expected the container with --pids-max 20 --memory 32M --hostname pod-7 to run its command, got ${status}`], limits.result);
   }
   return found;
 }
