@@ -13,7 +13,7 @@ import { relative } from 'node:path';
 import { CheckFailure, NotStarted, checksUpTo, makeContext, type Check } from './checks.js';
 import { reproduceCommand, runtimeFile, type RunResult, type Target } from './harness.js';
 import { REPO_ROOT } from '../lib/paths.js';
-import { fileHash, readState, stepProgress, updateState, type CheckRecord } from './progress.js';
+import { fileHash, stepProgress, updateState, type CheckRecord } from './progress.js';
 import { mistakeKind, prepareFile, renderDiagnostics } from './source-check.js';
 import { startCause } from './diagnoses.js';
 import { sandboxAvailable } from './sandbox.js';

@@ -182,8 +182,7 @@ export function splitSections(stdout: string, stderr: string): { sections: Map<s
     if (section) section.stderr = parts[index + 1] ?? '';
     else runtimeStderr += parts[index + 1] ?? '';
   }
-  // What the runtime prints after the last section (at exit) follows that section's stderr; keep the
-  // runtime's own lines (✗ / ● paragraphs) apart.
+  // (What the runtime prints at exit, after the last section, ends up in that section's stderr.)
   return { sections, runtimeStderr };
 }
 
