@@ -14,7 +14,8 @@
 //     id, processes still carrying its id — and whatever is found is removed.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
@@ -23,6 +24,7 @@ import { REPO_ROOT } from '../lib/paths.js';
 import { inUserNamespace } from '../lib/host/privileges.js';
 import { Cgroup, cgroupLayout } from '../lib/container/cgroups.js';
 import { layersOf } from '../lib/container/overlay.js';
+import { isStale } from '../lib/container/stale.js';
 import { exerciseSource } from './exercises.js';
 import { mountChanges, parseReport, sandboxAvailable, sandboxed, type MountChanges, type SandboxReport } from './sandbox.js';
 import { STEPS, exerciseFile, solutionFile, type Step } from './steps.js';
@@ -118,15 +120,21 @@ export function newContainerId(): string {
   return `cfs-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
-/** A folder for this process's call logs, writable by `asUser` too; removed at exit. */
-let logFolder: string | undefined;
-function callLogFolder(): string {
-  if (!logFolder) {
-    const folder = mkdtempSync(`${tmpdir()}/cfs-calls-`);
-    logFolder = folder;
-    process.once('exit', () => rmSync(folder, { recursive: true, force: true }));
+/**
+ * Where a run's call log goes: a file of its own in the temp folder, named
+ * after the container id (so that the log of a killed harness is recognised
+ * as stale, like its other leftovers), removed once read.
+ */
+function callLogOf(id: string): string {
+  return join(tmpdir(), `cfs-calls-${id}.log`);
+}
+
+/** Remove the call logs of harness processes that are gone (killed before they could). */
+function removeStaleCallLogs(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const match = /^cfs-calls-(cfs-\d+-[0-9a-f]+)\.log$/.exec(name);
+    if (match && isStale(match[1]!)) rmSync(join(tmpdir(), name), { force: true });
   }
-  return logFolder;
 }
 
 /** Options the caller gave before the command, with `--id` added unless one is there. */
@@ -173,8 +181,8 @@ export async function runContainer(step: Step, target: Target, command: string[]
     const { uid, gid } = options.asUser;
     invocation = ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', ...invocation];
   }
-  const callLog = `${callLogFolder()}/${id}.log`;
-  if (options.asUser) chownSync(callLogFolder(), options.asUser.uid, options.asUser.gid);
+  const callLog = callLogOf(id);
+  removeStaleCallLogs();
   const [program, ...argv] = invocation;
   const reproduce = reproduceCommand(step, target, [...(options.options ?? []), ...command]);
 
@@ -228,10 +236,10 @@ export async function runContainer(step: Step, target: Target, command: string[]
   let calls: string[] = [];
   try {
     calls = readFileSync(callLog, 'utf8').split('\n').filter(Boolean);
-    rmSync(callLog, { force: true });
   } catch {
     // the runtime never got far enough to log anything
   }
+  rmSync(callLog, { force: true });
   return {
     status: outcome.status,
     signal: outcome.signal,
