@@ -1,6 +1,7 @@
 // What the workshop commands (npm run step/check/hint/...) share.
 import chalk from 'chalk';
 import { EXIT, WorkshopError, reportError } from '../lib/kernel/errors.js';
+import { shellQuote } from '../workshop/harness.js';
 import { STEPS, findStep, type Step } from '../workshop/steps.js';
 
 /** The list of steps, for usage messages. */
@@ -8,8 +9,33 @@ export function stepList(): string {
   return STEPS.map((step) => `    ${chalk.bold(step.number)}  ${step.stem.padEnd(11)} ${chalk.dim(step.adds)}`).join('\n');
 }
 
+/**
+ * The workshop's own flags, as npm stores them when they come before `--`:
+ * `npm run step 3 --solution` sets npm_config_solution=true (npm only warns
+ * "Unknown cli config") and never passes the flag on.
+ */
+const FLAGS = ['solution', 'trace', 'debug', 'rootfs', 'hostname', 'pids_max', 'memory', 'id', 'mine', 'poll', 'check', 'env'];
+
+/** Stop when npm took some of our flags for itself: say where they go instead (exit 2). */
+export function rejectFlagsTakenByNpm(command: string, args: readonly string[] = process.argv.slice(2)): void {
+  const taken = FLAGS.filter((flag) => process.env[`npm_config_${flag}`] !== undefined).map((flag) => `--${flag.replace(/_/g, '-')}`);
+  // `-c 'echo hi'` before `--` is npm's --call: `npm run step 4 --trace sh -c 'echo hi'` would run a bare `sh`.
+  const call = process.env.npm_config_call;
+  if (taken.length === 0 && call === undefined) return;
+  const [first, ...rest] = args;
+  const words = ['npm run', command, ...(first ? [first] : []), '--', ...taken, ...rest, ...(call === undefined ? [] : ['-c', call])];
+  const example = words.map((word, index) => (index < 2 ? word : shellQuote(word))).join(' ');
+  const what = [...taken, ...(call === undefined ? [] : ['-c'])].join(', ');
+  throw new WorkshopError(
+    `npm took ${what} for itself: flags before \`--\` are npm's own, and it never passes them on.`,
+    `Put flags after \`--\`: \`${example}\``,
+    EXIT.usage,
+  );
+}
+
 /** The step named by `text`, or a usage error listing the steps (exit 2). */
 export function requireStep(text: string | undefined, command: string): Step {
+  rejectFlagsTakenByNpm(command);
   const step = findStep(text);
   if (step) return step;
   const what = text === undefined ? 'which step?' : `there is no step ${JSON.stringify(text)}`;

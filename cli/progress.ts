@@ -1,25 +1,24 @@
-// npm run progress — every step with its status, as `npm run check` last found it.
+// npm run progress — every step with its status, as the checks found it: a
+// step is done when some `npm run check M` (M ≥ N) passed all of its checks.
 import chalk from 'chalk';
-import { existsSync, readFileSync } from 'node:fs';
-import { pristineExercise } from '../workshop/exercises.js';
-import { readState } from '../workshop/progress.js';
-import { STEPS, exerciseFile } from '../workshop/steps.js';
+import { stepProgress } from '../workshop/progress.js';
 import { progressBar } from '../workshop/check-runner.js';
 import { main } from './common.js';
 
 main(() => {
-  const state = readState();
+  const all = stepProgress();
   console.log(chalk.bold('Your progress'));
-  for (const step of STEPS) {
-    const result = state.checks[step.number];
-    const file = exerciseFile(step);
-    const edited = existsSync(file) && readFileSync(file, 'utf8') !== pristineExercise(step);
-    const mark = result?.status === 'done' ? chalk.green('✓ done   ') : result?.status === 'failing' ? chalk.red('✗ failing') : chalk.dim('○ todo   ');
-    const note = result === undefined ? (edited ? chalk.dim('edited, not checked yet') : '') : chalk.dim(`checked ${new Date(result.when).toLocaleString()}`);
-    console.log(`  ${mark}  ${String(step.number).padStart(2)}  ${step.title.padEnd(30)} ${note}`);
+  for (const { step, status, by, when, editedSince, editedUnchecked } of all) {
+    const mark = status === 'done' ? chalk.green('✓ done   ') : status === 'failing' ? chalk.red('✗ failing') : chalk.dim('○ todo   ');
+    const notes: string[] = [];
+    if (when) notes.push(`checked ${new Date(when).toLocaleString()}${by !== undefined && by !== step.number ? ` (by \`npm run check ${by}\`)` : ''}`);
+    if (editedSince) notes.push('edited since');
+    if (editedUnchecked) notes.push('edited, not checked yet');
+    console.log(`  ${mark}  ${String(step.number).padStart(2)}  ${step.title.padEnd(30)} ${chalk.dim(notes.join('; '))}`.trimEnd());
   }
   console.log(progressBar());
-  const next = STEPS.find((step) => state.checks[step.number]?.status !== 'done');
-  if (next) console.log(`Next: edit steps/${next.stem}.ts, then \`npm run check ${next.number}\`.`);
+  const next = all.find((progress) => progress.status !== 'done');
+  if (next) console.log(`Next: edit steps/${next.step.stem}.ts, then \`npm run check ${next.step.number}\`.`);
+  else console.log('Every step is done.');
   return 0;
 });

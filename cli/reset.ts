@@ -1,10 +1,10 @@
 // npm run reset N — put the pristine exercise back; the old file is kept in .workshop/backups/.
 import chalk from 'chalk';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { pristineExercise } from '../workshop/exercises.js';
+import { backUp, pristineExercise } from '../workshop/exercises.js';
 import { REPO_ROOT } from '../lib/paths.js';
-import { WORKSHOP_DIR, updateState } from '../workshop/progress.js';
+import { updateState } from '../workshop/progress.js';
 import { exerciseFile } from '../workshop/steps.js';
 import { main, requireStep } from './common.js';
 
@@ -16,17 +16,12 @@ main(() => {
     console.log(`${relative(REPO_ROOT, file)} is already the pristine exercise: nothing to do.`);
     return 0;
   }
-  if (existsSync(file)) {
-    const backups = `${WORKSHOP_DIR}/backups`;
-    mkdirSync(backups, { recursive: true });
-    const backup = `${backups}/${step.stem}.${new Date().toISOString().replace(/[:.]/g, '-')}.ts`;
-    copyFileSync(file, backup);
-    console.log(`Your version is saved as ${chalk.bold(relative(process.cwd(), backup))}`);
-  }
+  const backup = backUp(file, step.stem);
+  if (backup) console.log(`Your version is saved as ${chalk.bold(relative(process.cwd(), backup))}`);
   writeFileSync(file, pristine);
   updateState((state) => {
     delete state.checks[step.number];
-    state.hintsShown[step.number] = 0;
+    delete state.hints[step.number];
   });
   console.log(chalk.green(`✓ ${relative(REPO_ROOT, file)} is the pristine exercise again.`) + ` Next: edit it, then \`npm run check ${step.number}\`.`);
   return 0;

@@ -13,7 +13,7 @@ import { REPO_ROOT } from '../lib/paths.js';
 import { exerciseFile, solutionFile, type Step } from '../workshop/steps.js';
 import { pristineExercise } from '../workshop/exercises.js';
 import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
-import { compile } from '../workshop/compile.mjs';
+import { mistakeKind, prepareFile, renderDiagnostics } from '../workshop/source-check.js';
 import { main, requireStep } from './common.js';
 import { inUserNamespace, userNamespaceBlocker } from '../lib/host/privileges.js';
 
@@ -79,7 +79,14 @@ main(async () => {
     );
   }
   ensureDefaultRootfs(); // built once, the first time any step runs
-  const bundle = await compile(file);
+  // The file first: a syntax or type error is shown once, as the participant's, and nothing runs.
+  const prepared = await prepareFile(file);
+  if (!prepared.ok) {
+    const shown = relative(process.cwd(), file) || file;
+    process.stderr.write([chalk.red(mistakeKind(prepared, shown)), ...renderDiagnostics(prepared.diagnostics)].join('\n') + '\n');
+    return EXIT.runtimeFailed;
+  }
+  const bundle = prepared.bundle;
   if (process.getuid?.() !== 0) reexecInUserNamespace(bundle, args);
   // Become the step's runtime, in this process: `<bundle> run <args>`.
   process.argv = [process.execPath, bundle, 'run', ...args];

@@ -20,8 +20,9 @@ runtime({
   // process (same pid, same stdin/stdout/stderr) with the program.
   child(container) {
     // TODO(step 1): replace the child with the container's command.
-    // hint: execvp(file, argv) runs a program in place of the calling process; argv[0] is the program's name.
-    // hint: execvp(container.command[0], container.command) — lib/kernel/libc.ts builds the NULL-terminated argv for you.
+    // hint: the child turns into the command with exec: the program replaces the calling process (same pid, same stdin, stdout and stderr).
+    // hint: execvp(file, argv) from lib/kernel/libc.ts: file is searched in PATH, argv is the whole command line with the program's name first — container.command already is one.
+    // hint: execvp(container.command[0], container.command); — lib/kernel/libc.ts builds the NULL-terminated argv for you.
     //>> process.exit(0);
     execvp(container.command[0], container.command);
     // END TODO

@@ -14,8 +14,9 @@ runtime({
   // The parent runs on the host: it starts the child and waits for it.
   async parent(container) {
     // TODO(step 2): give the child its own UTS (hostname) namespace.
-    // hint: call unshare() in the parent, just before spawnChild(): the child inherits the new namespace.
-    // hint: unshare(CLONE_NEWUTS) — the flag is imported from ../lib/constants.js.
+    // hint: a new UTS namespace must exist before the child starts: the parent makes one for itself, and the child it spawns next is born in it.
+    // hint: unshare() with the UTS flag, CLONE_NEWUTS (already imported), in the parent, just before spawnChild().
+    // hint: unshare(CLONE_NEWUTS);
     unshare(CLONE_NEWUTS);
     // END TODO
     return spawnChild(container);
@@ -25,7 +26,8 @@ runtime({
   child(container) {
     // TODO(step 2): set the container's hostname before running the command.
     // hint: the child is in the new UTS namespace, so changing the hostname there leaves the host's alone.
-    // hint: sethostname(container.hostname)
+    // hint: sethostname() from lib/kernel/libc.ts, with the name the command line asked for (container.hostname), before execvp.
+    // hint: sethostname(container.hostname);
     sethostname(container.hostname);
     // END TODO
     execvp(container.command[0], container.command);

@@ -17,7 +17,8 @@ runtime({
   async parent(container) {
     // TODO(step 3): also create a PID namespace, so that the child is PID 1 in it.
     // hint: unshare() takes several CLONE_NEW* flags OR-ed together with |.
-    // hint: unshare(CLONE_NEWUTS | CLONE_NEWPID) — for PID, only the parent's *next* child moves in, as PID 1.
+    // hint: one unshare() in the parent with both flags, CLONE_NEWUTS and CLONE_NEWPID, OR-ed together: replacing the UTS flag would drop that namespace.
+    // hint: unshare(CLONE_NEWUTS | CLONE_NEWPID); — for PID, only the parent's *next* child moves in, as PID 1.
     //>> unshare(CLONE_NEWUTS);
     unshare(CLONE_NEWUTS | CLONE_NEWPID);
     // END TODO

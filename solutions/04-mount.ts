@@ -30,7 +30,9 @@ runtime({
   // The parent runs on the host: it starts the child and waits for it.
   async parent(container) {
     // TODO(step 4): make sure the root filesystem exists before the child needs it.
-    // hint: ensureRootfs(container.rootfs) explains what is wrong with a missing or unusable --rootfs (npm run step builds rootfs/ the first time).
+    // hint: check the root filesystem in the parent, before the child needs it: a clear message beats a failing mount later.
+    // hint: ensureRootfs() from lib/container/rootfs.ts explains what is wrong with a missing or unusable --rootfs (npm run step builds rootfs/ the first time).
+    // hint: ensureRootfs(container.rootfs);
     ensureRootfs(container.rootfs);
     // END TODO
     unshare(CLONE_NEWUTS | CLONE_NEWPID);
@@ -40,8 +42,9 @@ runtime({
   // The child is PID 1 in the new PID namespace; execvp keeps that pid.
   child(container) {
     // TODO(step 4): give the child a mount namespace of its own, where no mount propagates back to the host.
-    // hint: unshare(CLONE_NEWNS) here in the child — not in the parent: pivot_root would move every process of the namespace, the parent too.
-    // hint: then mount('none', '/', '', MS_REC | MS_PRIVATE): `/` is often a shared mount, and shared mounts send new mounts to the host.
+    // hint: the child needs a mount namespace of its own (not the parent: pivot_root moves every process of the namespace), where no mount travels back to the host.
+    // hint: unshare(CLONE_NEWNS) first thing in the child, then make `/` private, recursively (MS_REC | MS_PRIVATE): `/` is often a shared mount, and shared mounts send new mounts to the host.
+    // hint: unshare(CLONE_NEWNS); mount('none', '/', '', MS_REC | MS_PRIVATE);
     const rootfs = container.rootfs;
     // A mount namespace of its own: from here on, mounts are private to the container.
     unshare(CLONE_NEWNS);
@@ -50,8 +53,9 @@ runtime({
     // END TODO
     sethostname(container.hostname);
     // TODO(step 4): mount the rootfs, its /proc and /dev, then pivot_root into it and drop the old root.
-    // hint: pivot_root needs a mount point: mount(rootfs, rootfs, '', MS_BIND | MS_REC). Then mount proc on `${rootfs}/proc` and call mountMinimalDev(rootfs) and mountHostnameFiles(rootfs, container.hostname), before pivoting, while the host's /dev is reachable.
-    // hint: chdir(rootfs); pivotRoot('.', '.'); umount2('.', MNT_DETACH); chdir('/') — the old root ends up on top of the new one, and detaching it leaves no way back.
+    // hint: pivot_root makes a mount point the new `/`: prepare it first (its own /proc, /dev and /etc/hostname, while host paths still work), pivot from inside it, then detach the old root.
+    // hint: bind-mount the rootfs onto itself (MS_BIND | MS_REC), mount proc on `${rootfs}/proc`, mountMinimalDev(rootfs), mountHostnameFiles(rootfs, container.hostname); then chdir(rootfs), pivotRoot('.', '.'), umount2('.', MNT_DETACH), chdir('/').
+    // hint: mount(rootfs, rootfs, '', MS_BIND | MS_REC); mount('proc', `${rootfs}/proc`, 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC); mountMinimalDev(rootfs); mountHostnameFiles(rootfs, container.hostname); chdir(rootfs); pivotRoot('.', '.'); umount2('.', MNT_DETACH); chdir('/');
     // pivot_root needs the new root to be a mount point: bind-mount the rootfs onto itself.
     mount(rootfs, rootfs, '', MS_BIND | MS_REC);
     // The container's own /proc: `ps` now lists only the processes of its PID namespace.

@@ -35,8 +35,9 @@ runtime({
   async parent(container) {
     ensureRootfs(container.rootfs);
     // TODO(step 5): create the container's cgroup and write its limits, before the child exists.
-    // hint: lib/container/cgroups.ts does the file work: createCgroup(container.id) makes the folder(s), and the returned cgroup has limitPids() and limitMemory().
-    // hint: const cgroup = createCgroup(container.id); cgroup.limitPids(container.pidsMax); cgroup.limitMemory(parseSize(container.memory)); (and first: await removeStaleCgroups())
+    // hint: a cgroup is a folder of limits, named after the container id, that the parent makes before the child exists (leftovers of killed runs go first).
+    // hint: lib/container/cgroups.ts does the file work: await removeStaleCgroups(); createCgroup(container.id) makes the folder(s), and the cgroup it returns has limitPids() and limitMemory() (parseSize turns "256M" into bytes).
+    // hint: await removeStaleCgroups(); const cgroup = createCgroup(container.id); cgroup.limitPids(container.pidsMax); cgroup.limitMemory(parseSize(container.memory));
     // Leftovers of killed runs first: their runtime's pid (in the id) is gone.
     await removeStaleCgroups();
     // One cgroup per container, named after its id: concurrent containers never share limits.
@@ -49,7 +50,9 @@ runtime({
     unshare(CLONE_NEWUTS | CLONE_NEWPID);
     const status = await spawnChild(container);
     // TODO(step 5): remove the cgroup once the container has exited.
-    // hint: await cgroup.remove() — it retries rmdir while the container's last processes drain.
+    // hint: once the child has exited, the parent removes the container's cgroup (it cannot while processes are still inside).
+    // hint: the cgroup object has remove(): it retries rmdir while the container's last processes drain.
+    // hint: await cgroup.remove();
     await cgroup.remove();
     // END TODO
     return status;
@@ -58,6 +61,7 @@ runtime({
   // The child is PID 1 in the new PID namespace; execvp keeps that pid.
   child(container) {
     // TODO(step 5): join the container's cgroup first: from then on, everything the child starts counts against its limits.
+    // hint: a process joins a cgroup by writing itself into the cgroup's list of processes: the child does it first, so that everything it starts is counted.
     // hint: existingCgroup(container.id) finds the cgroup the parent made; its join() writes "0" (meaning "me") to cgroup.procs.
     // hint: existingCgroup(container.id).join(); — the child is PID 1 in its namespace, and "0" needs no pid at all.
     // Join the cgroup first: from then on, everything the child starts counts against its limits.

@@ -53,7 +53,8 @@ runtime({
     removeStaleLayers();
     createLayers(container.id);
     // TODO(step 7): also create a network namespace: the child must be born in it.
-    // hint: one more CLONE_NEW* flag in the parent's unshare(); unlike the PID namespace, this one applies to the parent right away (it does not use the network).
+    // hint: a network namespace of its own gives the container its own interfaces: like the others, the child must be born in it.
+    // hint: one more flag in the parent's unshare(): CLONE_NEWNET (unlike the PID namespace, it applies to the parent right away, which does not use the network).
     // hint: unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET);
     //>> unshare(CLONE_NEWUTS | CLONE_NEWPID);
     unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET);
@@ -74,7 +75,8 @@ runtime({
     mount('none', '/', '', MS_REC | MS_PRIVATE);
     sethostname(container.hostname);
     // TODO(step 7): bring the loopback interface `lo` up: the new network namespace starts with lo down.
-    // hint: interfaces are configured with ioctl() on any socket: read the flags (SIOCGIFFLAGS), add IFF_UP, write them back (SIOCSIFFLAGS). lib/container/net.ts lays out the struct ifreq.
+    // hint: interfaces are switched on through any socket: read their flags, add IFF_UP, write them back (lib/container/net.ts lays out the struct ifreq).
+    // hint: socket(AF_INET, SOCK_DGRAM, 0) for a socket; getInterfaceFlags() and setInterfaceFlags() (lib/container/net.ts) do the ioctls, SIOCGIFFLAGS and SIOCSIFFLAGS; close() it after.
     // hint: const fd = socket(AF_INET, SOCK_DGRAM, 0); setInterfaceFlags(fd, 'lo', getInterfaceFlags(fd, 'lo') | IFF_UP); close(fd);
     // Any socket is a handle on the network stack of this namespace; a UDP one will do.
     const fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -89,7 +91,8 @@ runtime({
     // The container's own /proc: `ps` now lists only the processes of its PID namespace.
     mount('proc', `${root}/proc`, 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC);
     // TODO(step 7): mount a sysfs on /sys, read-only: its /sys/class/net shows the interfaces of the container's network namespace.
-    // hint: like /proc: mount('sysfs', `${root}/sys`, 'sysfs', flags) — with MS_RDONLY among the flags.
+    // hint: like /proc: a sysfs of the container's own, mounted in the new root before pivoting, read-only.
+    // hint: mount('sysfs', `${root}/sys`, 'sysfs', flags), with MS_RDONLY among the flags.
     // hint: mount('sysfs', `${root}/sys`, 'sysfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
     // A read-only /sys: /sys/class/net lists the interfaces of the container's network namespace.
     mount('sysfs', `${root}/sys`, 'sysfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);

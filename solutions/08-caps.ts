@@ -101,6 +101,7 @@ runtime({
     umount2('.', MNT_DETACH);
     chdir('/');
     // TODO(step 8): take away what uid 0 can do without any capability: open the device files of the rootfs, and read or write the host kernel's files in /proc and /sys.
+    // hint: root needs no capability to open a device file or to write a file it may write: after pivot_root, make the rootfs's device files inert (nodev), hide the host kernel's files that show the whole machine, and make its settings read-only.
     // hint: three things, after pivot_root: remount / with MS_NODEV; maskPath() every path of MASKED_PATHS; make every path of READONLY_PATHS read-only (bind-mount it onto itself, then remount that bind with MS_RDONLY).
     // hint: mount('/', '/', '', MS_BIND | MS_REMOUNT | MS_NODEV); for (const path of MASKED_PATHS) maskPath(path); for (const path of READONLY_PATHS.filter((path) => existsSync(path))) { mount(path, path, '', MS_BIND); mount(path, path, '', MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC); }
     // Opening a device file only checks its permissions: a rootfs holding a copy of the host's disk
@@ -117,7 +118,8 @@ runtime({
     }
     // END TODO
     // TODO(step 8): drop the dangerous capabilities from the bounding set, just before execvp, so the command starts without them.
-    // hint: prctl(PR_CAPBSET_DROP, <number>, <label for --trace>) drops one capability; lib/container/capabilities.ts lists which, and why.
+    // hint: what a program gets at exec is capped by the bounding set: take the dangerous capabilities out of it, in the child, right before execvp.
+    // hint: prctl(PR_CAPBSET_DROP, <number>, <label for --trace>) drops one capability; dangerousCapabilities() (lib/container/capabilities.ts) lists which, and why.
     // hint: for (const capability of dangerousCapabilities()) prctl(PR_CAPBSET_DROP, capability.number, `PR_CAPBSET_DROP, ${capability.name}`);
     // The bounding set caps what any program this process execs can have: root's
     // command gets the bounding set as its capabilities, so dropping one here removes it for good.

@@ -22,7 +22,7 @@ runtime({
   // process (same pid, same stdin/stdout/stderr) with the program.
   child(container) {
     // TODO(step 1): replace the child with the container's command.
-    // hint: execvp(file, argv) runs a program in place of the calling process; argv[0] is the program's name.
+    // hint: the child turns into the command with exec: the program replaces the calling process (same pid, same stdin, stdout and stderr).
     process.exit(0);
   },
 });

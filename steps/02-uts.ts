@@ -16,7 +16,7 @@ runtime({
   // The parent runs on the host: it starts the child and waits for it.
   async parent(container) {
     // TODO(step 2): give the child its own UTS (hostname) namespace.
-    // hint: call unshare() in the parent, just before spawnChild(): the child inherits the new namespace.
+    // hint: a new UTS namespace must exist before the child starts: the parent makes one for itself, and the child it spawns next is born in it.
     return spawnChild(container);
   },
 

@@ -32,7 +32,7 @@ runtime({
   // The parent runs on the host: it starts the child and waits for it.
   async parent(container) {
     // TODO(step 4): make sure the root filesystem exists before the child needs it.
-    // hint: ensureRootfs(container.rootfs) explains what is wrong with a missing or unusable --rootfs (npm run step builds rootfs/ the first time).
+    // hint: check the root filesystem in the parent, before the child needs it: a clear message beats a failing mount later.
     unshare(CLONE_NEWUTS | CLONE_NEWPID);
     return spawnChild(container);
   },
@@ -40,10 +40,10 @@ runtime({
   // The child is PID 1 in the new PID namespace; execvp keeps that pid.
   child(container) {
     // TODO(step 4): give the child a mount namespace of its own, where no mount propagates back to the host.
-    // hint: unshare(CLONE_NEWNS) here in the child — not in the parent: pivot_root would move every process of the namespace, the parent too.
+    // hint: the child needs a mount namespace of its own (not the parent: pivot_root moves every process of the namespace), where no mount travels back to the host.
     sethostname(container.hostname);
     // TODO(step 4): mount the rootfs, its /proc and /dev, then pivot_root into it and drop the old root.
-    // hint: pivot_root needs a mount point: mount(rootfs, rootfs, '', MS_BIND | MS_REC). Then mount proc on `${rootfs}/proc` and call mountMinimalDev(rootfs) and mountHostnameFiles(rootfs, container.hostname), before pivoting, while the host's /dev is reachable.
+    // hint: pivot_root makes a mount point the new `/`: prepare it first (its own /proc, /dev and /etc/hostname, while host paths still work), pivot from inside it, then detach the old root.
     execvp(container.command[0], container.command);
   },
 });

@@ -37,18 +37,18 @@ runtime({
   async parent(container) {
     ensureRootfs(container.rootfs);
     // TODO(step 5): create the container's cgroup and write its limits, before the child exists.
-    // hint: lib/container/cgroups.ts does the file work: createCgroup(container.id) makes the folder(s), and the returned cgroup has limitPids() and limitMemory().
+    // hint: a cgroup is a folder of limits, named after the container id, that the parent makes before the child exists (leftovers of killed runs go first).
     unshare(CLONE_NEWUTS | CLONE_NEWPID);
     const status = await spawnChild(container);
     // TODO(step 5): remove the cgroup once the container has exited.
-    // hint: await cgroup.remove() — it retries rmdir while the container's last processes drain.
+    // hint: once the child has exited, the parent removes the container's cgroup (it cannot while processes are still inside).
     return status;
   },
 
   // The child is PID 1 in the new PID namespace; execvp keeps that pid.
   child(container) {
     // TODO(step 5): join the container's cgroup first: from then on, everything the child starts counts against its limits.
-    // hint: existingCgroup(container.id) finds the cgroup the parent made; its join() writes "0" (meaning "me") to cgroup.procs.
+    // hint: a process joins a cgroup by writing itself into the cgroup's list of processes: the child does it first, so that everything it starts is counted.
     const rootfs = container.rootfs;
     // A mount namespace of its own: from here on, mounts are private to the container.
     unshare(CLONE_NEWNS);

@@ -47,12 +47,12 @@ runtime({
     // At most this much memory, no swap: past it, the kernel's OOM killer sends SIGKILL.
     cgroup.limitMemory(parseSize(container.memory));
     // TODO(step 6): create the folders of the container's own layer (upper, work, merged), before the child needs them.
-    // hint: lib/container/overlay.ts has them: createLayers(container.id) makes <your layers folder>/<id>/{upper,work,merged} (root: /run/containers-from-scratch).
+    // hint: each container writes into a layer of its own: folders the parent makes before the child needs them (leftovers of killed runs go first).
     unshare(CLONE_NEWUTS | CLONE_NEWPID);
     const status = await spawnChild(container);
     await cgroup.remove();
     // TODO(step 6): remove the container's layer folders once it has exited: its writes go with them.
-    // hint: removeLayers(container.id)
+    // hint: the container's writes live in its layer folders: the parent throws them away once it has exited.
     return status;
   },
 
@@ -66,7 +66,7 @@ runtime({
     mount('none', '/', '', MS_REC | MS_PRIVATE);
     sethostname(container.hostname);
     // TODO(step 6): mount an overlay on the layers' merged folder, the rootfs read-only below and the upper layer on top, and make it the new root.
-    // hint: mount('overlay', <merged>, 'overlay', 0, 'lowerdir=<rootfs>,upperdir=<upper>,workdir=<work>'): an overlay is a mount point already, so it replaces the bind mount.
+    // hint: an overlay shows the read-only rootfs with the container's own writable layer on top, in one folder (merged) that becomes the new root instead of the bind-mounted rootfs.
     const root = container.rootfs;
     // pivot_root needs the new root to be a mount point: bind-mount the rootfs onto itself.
     mount(root, root, '', MS_BIND | MS_REC);

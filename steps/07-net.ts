@@ -55,7 +55,7 @@ runtime({
     removeStaleLayers();
     createLayers(container.id);
     // TODO(step 7): also create a network namespace: the child must be born in it.
-    // hint: one more CLONE_NEW* flag in the parent's unshare(); unlike the PID namespace, this one applies to the parent right away (it does not use the network).
+    // hint: a network namespace of its own gives the container its own interfaces: like the others, the child must be born in it.
     unshare(CLONE_NEWUTS | CLONE_NEWPID);
     const status = await spawnChild(container);
     await cgroup.remove();
@@ -73,7 +73,7 @@ runtime({
     mount('none', '/', '', MS_REC | MS_PRIVATE);
     sethostname(container.hostname);
     // TODO(step 7): bring the loopback interface `lo` up: the new network namespace starts with lo down.
-    // hint: interfaces are configured with ioctl() on any socket: read the flags (SIOCGIFFLAGS), add IFF_UP, write them back (SIOCSIFFLAGS). lib/container/net.ts lays out the struct ifreq.
+    // hint: interfaces are switched on through any socket: read their flags, add IFF_UP, write them back (lib/container/net.ts lays out the struct ifreq).
     // The new root is the overlay's merged view: rootfs/ read-only below, this container's upper layer on top.
     const layers = layersOf(container.id);
     const root = layers.merged;
@@ -81,7 +81,7 @@ runtime({
     // The container's own /proc: `ps` now lists only the processes of its PID namespace.
     mount('proc', `${root}/proc`, 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC);
     // TODO(step 7): mount a sysfs on /sys, read-only: its /sys/class/net shows the interfaces of the container's network namespace.
-    // hint: like /proc: mount('sysfs', `${root}/sys`, 'sysfs', flags) — with MS_RDONLY among the flags.
+    // hint: like /proc: a sysfs of the container's own, mounted in the new root before pivoting, read-only.
     // A minimal /dev (null, zero, random, tty, ...) on a tmpfs.
     mountMinimalDev(root);
     // /etc/hostname and /etc/hosts name the container: its own copies, bind-mounted (rootfs/ is never written).

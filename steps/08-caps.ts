@@ -103,9 +103,9 @@ runtime({
     umount2('.', MNT_DETACH);
     chdir('/');
     // TODO(step 8): take away what uid 0 can do without any capability: open the device files of the rootfs, and read or write the host kernel's files in /proc and /sys.
-    // hint: three things, after pivot_root: remount / with MS_NODEV; maskPath() every path of MASKED_PATHS; make every path of READONLY_PATHS read-only (bind-mount it onto itself, then remount that bind with MS_RDONLY).
+    // hint: root needs no capability to open a device file or to write a file it may write: after pivot_root, make the rootfs's device files inert (nodev), hide the host kernel's files that show the whole machine, and make its settings read-only.
     // TODO(step 8): drop the dangerous capabilities from the bounding set, just before execvp, so the command starts without them.
-    // hint: prctl(PR_CAPBSET_DROP, <number>, <label for --trace>) drops one capability; lib/container/capabilities.ts lists which, and why.
+    // hint: what a program gets at exec is capped by the bounding set: take the dangerous capabilities out of it, in the child, right before execvp.
     execvp(container.command[0], container.command);
   },
 });

@@ -8,6 +8,9 @@
 // lib/) is picked up on the next run, with no build step to remember.
 // Bundles are CommonJS: Node starts a CommonJS file ~30 ms sooner than an ES
 // module, twice per container (entry files therefore avoid top-level await).
+// Each bundle has its source map next to it (<bundle>.map): nothing reads it
+// on the happy path; an error report maps its stack back to the .ts lines
+// (lib/kernel/source-map.ts).
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -110,22 +113,81 @@ function writeAtomically(/** @type {string} */ path, /** @type {string} */ conte
 }
 
 /**
+ * A file that does not compile (a syntax error, an import that does not
+ * resolve): the participant's mistake, reported as such by the workshop
+ * commands, with file:line:col. (Duck-typed by its name: each bundle has its
+ * own copy of this class.)
+ */
+export class CompileError extends Error {
+  /**
+   * @param {string} message
+   * @param {{ file: string, line: number, column: number, length: number, message: string, lineText: string }[]} diagnostics  line and column 1-based
+   */
+  constructor(message, diagnostics) {
+    super(message);
+    this.name = 'CompileError';
+    this.diagnostics = diagnostics;
+  }
+}
+
+/**
  * Bundle `entry` (a .ts file) unless an up-to-date bundle is cached; return the bundle's path.
  * @param {string} entry
  * @returns {Promise<string>}
  */
 export async function compile(entry) {
   const source = resolve(entry);
-  const name = `${basename(source).replace(/\.[cm]?[tj]s$/, '')}-${hash(source)}`;
+  return build(`${basename(source).replace(/\.[cm]?[tj]s$/, '')}-${hash(source)}`, { entryPoints: [source] }, relative(REPO_ROOT, source));
+}
+
+/**
+ * Bundle TypeScript given as text, as if it were the file `asFile` (imports
+ * resolve from its folder): the generated, pristine exercises are checked
+ * this way, whatever the participant's copy in steps/ holds.
+ * @param {string} contents
+ * @param {string} asFile
+ * @returns {Promise<string>}
+ */
+export async function compileSource(contents, asFile) {
+  const file = resolve(asFile);
+  const name = `${basename(file).replace(/\.[cm]?[tj]s$/, '')}-text-${hash(`${file}\0${contents}`)}`;
+  // esbuild names the text after sourcefile, relative to resolveDir: it then reads as the file it stands for.
+  const stdin = { contents, resolveDir: dirname(file), sourcefile: basename(file), loader: /** @type {const} */ ('ts') };
+  return build(name, { stdin }, relative(REPO_ROOT, file), relative(REPO_ROOT, file));
+}
+
+/**
+ * The manifest of a bundle: every input file and the hash of its content.
+ * @param {string} bundle
+ * @returns {Record<string, string>}
+ */
+export function bundleInputs(bundle) {
+  try {
+    return JSON.parse(readFileSync(bundle.replace(/\.cjs$/, '.json'), 'utf8')).inputs;
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * @param {string} name  the bundle's name in the cache
+ * @param {{ entryPoints?: string[], stdin?: import('esbuild').StdinOptions }} input
+ * @param {string} entryName  the entry as the repository names it (for messages and BUNDLED_ENTRY)
+ * @param {string} [givenAsText]  the input given as text (not read from disk: its hash is in the name)
+ * @returns {Promise<string>}
+ */
+async function build(name, input, entryName, givenAsText) {
   const dir = cacheDir();
   const bundle = join(dir, `${name}.cjs`);
   const manifestPath = join(dir, `${name}.json`);
-  if (existsSync(bundle) && upToDate(manifestPath, source)) return bundle;
+  if (existsSync(bundle) && existsSync(`${bundle}.map`) && upToDate(manifestPath, entryName)) return bundle;
 
   const esbuild = await import('esbuild'); // only loaded on a cache miss
   const require = createRequire(join(REPO_ROOT, 'package.json'));
   const result = await esbuild.build({
-    entryPoints: [source],
+    ...input,
+    outfile: bundle,
+    sourcemap: 'external',
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -133,7 +195,7 @@ export async function compile(entry) {
     write: false,
     metafile: true,
     absWorkingDir: REPO_ROOT,
-    define: { BUNDLED_REPO_ROOT: JSON.stringify(REPO_ROOT), BUNDLED_ENTRY: JSON.stringify(relative(REPO_ROOT, source)) },
+    define: { BUNDLED_REPO_ROOT: JSON.stringify(REPO_ROOT), BUNDLED_ENTRY: JSON.stringify(entryName) },
     logLevel: 'silent',
     plugins: [
       {
@@ -145,16 +207,41 @@ export async function compile(entry) {
         },
       },
     ],
+  }).catch((/** @type {unknown} */ error) => {
+    throw compileError(error, entryName);
   });
-  const output = result.outputFiles[0];
-  if (!output) throw new Error(`esbuild produced no output for ${entry}`);
+  const output = result.outputFiles.find((file) => file.path === bundle);
+  const map = result.outputFiles.find((file) => file.path === `${bundle}.map`);
+  if (!output || !map) throw new Error(`esbuild produced no output for ${entryName}`);
   /** @type {Manifest} */
-  const manifest = { entry: source, inputs: {} };
+  const manifest = { entry: entryName, inputs: {} };
   for (const input of Object.keys(result.metafile.inputs)) {
+    if (input === '<stdin>' || input === givenAsText) continue; // given as text: its hash is in the bundle's name
     const file = resolve(REPO_ROOT, input);
     manifest.inputs[file] = hash(readFileSync(file, 'utf8'));
   }
+  writeAtomically(`${bundle}.map`, map.text);
   writeAtomically(bundle, output.text);
   writeAtomically(manifestPath, JSON.stringify(manifest));
   return bundle;
+}
+
+/**
+ * esbuild's failure as a CompileError naming each place (line and column 1-based).
+ * @param {unknown} error
+ * @param {string} entryName
+ */
+function compileError(error, entryName) {
+  /** @type {{ errors?: { text: string, location: { file: string, line: number, column: number, length: number, lineText: string } | null }[] }} */
+  const failure = /** @type {any} */ (error);
+  if (!Array.isArray(failure?.errors)) return error;
+  const diagnostics = failure.errors.map((item) => ({
+    file: item.location ? resolve(REPO_ROOT, item.location.file) : resolve(REPO_ROOT, entryName),
+    line: item.location?.line ?? 1,
+    column: (item.location?.column ?? 0) + 1,
+    length: Math.max(1, item.location?.length ?? 1),
+    lineText: item.location?.lineText ?? '',
+    message: item.text,
+  }));
+  return new CompileError(`${entryName} does not compile`, diagnostics);
 }

@@ -12,7 +12,7 @@
 // The exercise keeps the TODO line and the first hint, puts the `//>>` lines
 // in place of the solution's code (so it still runs, like the previous step),
 // and drops the rest. The solution, shown without the markers, is plain code.
-import { readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { REPO_ROOT } from '../lib/paths.js';
 import { solutionFile, type Step } from './steps.js';
@@ -120,4 +120,17 @@ export function todosOf(step: Step): Todo[] {
 /** The generated exercise for `step`, from the solution on disk. */
 export function pristineExercise(step: Step): string {
   return exerciseSource(readFileSync(solutionFile(step), 'utf8'), step);
+}
+
+/**
+ * Keep a copy of the participant's file before it is replaced (reset,
+ * catch-up): .workshop/backups/<stem>.<time>.ts. Returns the backup's path.
+ */
+export function backUp(file: string, stem: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  const backups = `${REPO_ROOT}/.workshop/backups`;
+  mkdirSync(backups, { recursive: true });
+  const backup = `${backups}/${stem}.${new Date().toISOString().replace(/[:.]/g, '-')}.ts`;
+  copyFileSync(file, backup);
+  return backup;
 }

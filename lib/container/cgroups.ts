@@ -105,6 +105,12 @@ function cgroupError(what: string, error: unknown): WorkshopError {
     );
   }
   if (code === 'EACCES' || code === 'EPERM') return new WorkshopError(message, 'Creating cgroups needs root: `sudo npm run step N`.');
+  if (code === 'ENOENT') {
+    return new WorkshopError(
+      `${message}: this cgroup does not exist`,
+      "The parent creates the container's cgroup (createCgroup(container.id), with its limits) before spawnChild(); the child only joins it, with existingCgroup(container.id).join().",
+    );
+  }
   if (code === 'EROFS') {
     return new WorkshopError(`${message}: the cgroup file system is mounted read-only`, 'Inside a container? Start it with --privileged (a writable /sys/fs/cgroup), or use a Linux VM.');
   }

@@ -3,7 +3,9 @@
 // with the right exit code. The stack trace only shows with --debug.
 import { constants } from 'node:os';
 import { writeSync } from 'node:fs';
+import { relative } from 'node:path';
 import chalk from 'chalk';
+import { isStepFile, mappedStack, stackFrames } from './source-map.js';
 
 /** Exit codes, as shells and container runtimes use them. */
 export const EXIT = {
@@ -103,11 +105,13 @@ export class LibcError extends WorkshopError {
     readonly args: string,
     readonly errno: number,
     readonly errnoMessage: string,
+    /** A hint that fits this moment (lib/kernel/diagnose.ts), instead of the general one for the errno. */
+    hint?: string,
   ) {
     const name = errnoName(errno);
     super(
       `${call}(${args}) failed: ${name} (${errnoMessage})`,
-      (filterLoaded && name === 'EPERM' ? FILTERED : undefined) ?? HINTS[`${call} ${name}`] ?? `See \`man 2 ${call}\` for what ${name} means here.`,
+      (filterLoaded && name === 'EPERM' ? FILTERED : undefined) ?? hint ?? HINTS[`${call} ${name}`] ?? `See \`man 2 ${call}\` for what ${name} means here.`,
       LibcError.exitCodeFor(call, name),
     );
     this.name = 'LibcError';
@@ -137,15 +141,46 @@ export function reportError(error: unknown): number {
     lines.push('  ' + error.fix);
     exitCode = error.exitCode;
   } else {
-    const message = error instanceof Error ? error.message : String(error);
-    lines.push(chalk.red.bold('✗ ') + chalk.bold(`unexpected error: ${message}`));
-    lines.push('  This looks like a bug in the workshop code or an unusual machine. `npm run doctor` checks the machine.');
+    lines.push(...describeUnexpected(error));
   }
   if (debugging() && error instanceof Error && error.stack) {
-    lines.push(chalk.dim(error.stack));
+    lines.push(chalk.dim(mappedStack(error)));
   } else {
     lines.push(chalk.dim('  (add --debug to see the stack trace)'));
   }
   writeSync(2, lines.join('\n') + '\n');
   return exitCode;
+}
+
+/** An error's own words, never empty: `TypeError: argv is not iterable`. */
+function errorText(error: unknown): string {
+  if (!(error instanceof Error)) return `${typeof error === 'object' ? JSON.stringify(error) : String(error)} (thrown as a value, not an Error)`;
+  const message = error.message.trim();
+  return message ? `${error.name}: ${message}` : `${error.name} (without a message)`;
+}
+
+/**
+ * An error nobody explained. When the stack passes through a step file
+ * (steps/ or solutions/), it is the participant's code that failed: say
+ * where, with the line and a caret, and do not blame the workshop.
+ */
+function describeUnexpected(error: unknown): string[] {
+  const frames = error instanceof Error ? stackFrames(error) : [];
+  const own = frames.find((frame) => isStepFile(frame.file));
+  if (!own) {
+    return [
+      chalk.red.bold('✗ ') + chalk.bold(`unexpected error: ${errorText(error)}`),
+      '  This looks like a bug in the workshop code or an unusual machine. `npm run doctor` checks the machine.',
+    ];
+  }
+  const where = `${relative(process.cwd(), own.file) || own.file}:${own.line}:${own.column}`;
+  const inside = frames[0] && frames[0] !== own && !isStepFile(frames[0].file) ? ` (inside ${relative(process.cwd(), frames[0].file)}, called from there)` : '';
+  const lines = [chalk.red.bold('✗ ') + chalk.bold(`${where}: your code threw ${errorText(error)}`) + inside];
+  if (own.sourceLine !== undefined) {
+    const number = String(own.line);
+    lines.push(chalk.dim(`  ${number} │ `) + own.sourceLine);
+    lines.push(chalk.dim(`  ${' '.repeat(number.length)} │ `) + ' '.repeat(Math.max(0, own.column - 1)) + chalk.red('^'));
+  }
+  lines.push('  This is a mistake in the step file, not in the workshop: fix that line (`npm run check N` type-checks the file first and names such mistakes).');
+  return lines;
 }

@@ -25,6 +25,7 @@ import {
   decodeFlags,
   syscallNumber,
 } from './constants.js';
+import { contextualHint, remember } from './diagnose.js';
 import { LibcError, noteFilterLoaded } from './errors.js';
 import { DataType, LIBC_PATH, define, load, open } from './ffi.js';
 import { existsSync, readdirSync } from 'node:fs';
@@ -83,49 +84,57 @@ const c = define({
 
 type Result = { value: number | bigint; errnoCode: number; errnoMessage: string };
 
-/** Trace a call's result, and turn -1 into a LibcError. */
-function check(call: string, args: string, result: Result): number {
+/**
+ * Trace a call's result, and turn -1 into a LibcError. `raw` are the arguments
+ * as passed: remembered when the call works, so that a later failure's hint
+ * can fit what already happened (diagnose.ts).
+ */
+function check(call: string, args: string, result: Result, raw: readonly unknown[] = []): number {
   const value = Number(result.value);
   if (value === -1) {
-    const error = new LibcError(call, args, result.errnoCode, result.errnoMessage.replace(/ \(os error \d+\)$/, ''));
-    traceFailure(call, args, error.errnoName, error.errnoMessage);
-    throw error;
+    const errnoMessage = result.errnoMessage.replace(/ \(os error \d+\)$/, '');
+    const error = new LibcError(call, args, result.errnoCode, errnoMessage);
+    const hint = contextualHint(call, error.errnoName, raw);
+    const explained = hint === undefined ? error : new LibcError(call, args, result.errnoCode, errnoMessage, hint);
+    traceFailure(call, args, explained.errnoName, explained.errnoMessage);
+    throw explained;
   }
+  remember(call, raw);
   traceCall(call, args, String(value));
   return value;
 }
 
 /** unshare(2): move this process into new namespaces (PID: its future children). */
 export function unshare(flags: number): void {
-  check('unshare', decodeFlags(flags, CLONE_FLAGS), c.unshare([flags]));
+  check('unshare', decodeFlags(flags, CLONE_FLAGS), c.unshare([flags]), [flags]);
 }
 
 /** sethostname(2): set the hostname of this UTS namespace. */
 export function sethostname(name: string): void {
   const length = Buffer.byteLength(name);
-  check('sethostname', `${showArg(name)}, ${length}`, c.sethostname([name, length]));
+  check('sethostname', `${showArg(name)}, ${length}`, c.sethostname([name, length]), [name]);
 }
 
 /** mount(2). `source` and `fstype` are ignored by the kernel for bind mounts and propagation changes. */
 export function mount(source: string, target: string, fstype: string, flags: number, data = ''): void {
   const args = [showArg(source), showArg(target), showArg(fstype), decodeFlags(flags, MOUNT_FLAGS), showArg(data)].join(', ');
-  check('mount', args, c.mount([source, target, fstype, flags, data]));
+  check('mount', args, c.mount([source, target, fstype, flags, data]), [source, target, fstype, flags, data]);
 }
 
 /** umount2(2): unmount; MNT_DETACH unmounts lazily, once nothing uses it. */
 export function umount2(target: string, flags: number): void {
-  check('umount2', `${showArg(target)}, ${decodeFlags(flags, UMOUNT_FLAGS)}`, c.umount2([target, flags]));
+  check('umount2', `${showArg(target)}, ${decodeFlags(flags, UMOUNT_FLAGS)}`, c.umount2([target, flags]), [target, flags]);
 }
 
 /** pivot_root(2): make new_root the root of this mount namespace and put the old root at put_old. */
 export function pivotRoot(newRoot: string, putOld: string): void {
   const number = syscallNumber('pivot_root');
-  check('pivot_root', `${showArg(newRoot)}, ${showArg(putOld)}`, c.syscall([number, newRoot, putOld]));
+  check('pivot_root', `${showArg(newRoot)}, ${showArg(putOld)}`, c.syscall([number, newRoot, putOld]), [newRoot, putOld]);
 }
 
 /** chdir(2). */
 export function chdir(path: string): void {
-  check('chdir', showArg(path), c.chdir([path]));
+  check('chdir', showArg(path), c.chdir([path]), [path]);
 }
 
 /** fcntl(2) with an integer argument. */
@@ -367,7 +376,7 @@ export function execvp(file: string, argv: Argv): never {
   // execvp says EACCES when the program is nowhere in PATH but one PATH folder was unreadable: that is "not found".
   const { EACCES, ENOENT } = constants.errno;
   if (result.errnoCode === EACCES && !file.includes('/') && !foundInPath(file)) result.errnoCode = ENOENT;
-  check('execvp', args, result); // execvp only comes back on failure: this throws
+  check('execvp', args, result, [file, argv]); // execvp only comes back on failure: this throws
   throw new Error('unreachable: execvp returned without an error');
 }
 
@@ -407,7 +416,7 @@ export function seccomp(operation: number, flags: number, filter: Buffer): void 
   fprog.writeBigUInt64LE(address, 8);
   const number = syscallNumberOn('seccomp');
   if (number === undefined) throw new Error(`no seccomp syscall number for architecture ${process.arch}`);
-  const args = `${SECCOMP_OPERATIONS[operation] ?? operation}, ${flags}, {len=${instructions}, filter=0x${address.toString(16)}}`;
+  const args = `${SECCOMP_OPERATIONS[operation] ?? operation}, ${flags}, {len=${instructions}, filter=<${instructions} instructions>}`;
   check('seccomp', args, seccompCalls.syscall([number, operation, flags, fprog]));
   noteFilterLoaded();
 }

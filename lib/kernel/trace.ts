@@ -6,7 +6,11 @@
 //
 // The runtime sets TRACE=1 for --trace, so the child (a new process) traces too.
 // --trace=compact (TRACE=compact:WIDTH) is the projector's form: trace-compact.ts.
-import { writeSync } from 'node:fs';
+//
+// The check harness also asks for the same record, uncoloured, in a file
+// (CFS_CALL_LOG): when a check finds the host changed, it tells the
+// participant which call did it, from which side (workshop/diagnoses.ts).
+import { appendFileSync, writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import chalk from 'chalk';
 import { compactCall, compactFinal, compactNote, compactWidth, registerShortName, shortenPaths } from './trace-compact.js';
@@ -45,26 +49,41 @@ function emit(line: string): void {
   writeSync(2, `${prefix()} ${line}${isatty(2) ? '\r\n' : '\n'}`);
 }
 
+/** One line to the call log, when the check harness asked for one: `parent 4242 unshare(CLONE_NEWUTS) = 0`. */
+function log(line: string): void {
+  const file = process.env.CFS_CALL_LOG;
+  if (!file) return;
+  try {
+    appendFileSync(file, `${side()} ${process.pid} ${line.replace(/\n/g, ' ')}\n`); // O_APPEND: parent and child lines never mix
+  } catch {
+    // the log is a diagnostic aid: never a reason to fail
+  }
+}
+
 /** A call that returned: `mount("proc", "/proc", "proc", MS_NOSUID) = 0`. */
 export function traceCall(call: string, args: string, result: string): void {
+  log(`${call}(${args}) = ${result}`);
   if (compact()) return compactCall(side(), call, args, result);
   if (tracing()) emit(`${chalk.bold(call)}(${args}) = ${result}`);
 }
 
 /** A call that failed: `pivot_root(".", ".") = -1 EINVAL (Invalid argument)`. */
 export function traceFailure(call: string, args: string, errnoName: string, message: string): void {
+  log(`${call}(${args}) = -1 ${errnoName} (${message})`);
   if (compact()) return compactFinal(side(), call, args, `-1 ${errnoName} (${message})`, 'failed');
   if (tracing()) emit(`${chalk.bold(call)}(${args}) = ${chalk.red(`-1 ${errnoName} (${message})`)}`);
 }
 
 /** A call that does not return when it works (execvp). */
 export function traceNoReturn(call: string, args: string, note: string): void {
+  log(`${call}(${args}) ${note}`);
   if (compact()) return compactFinal(side(), call, args, note, 'note');
   if (tracing()) emit(`${chalk.bold(call)}(${args}) ${chalk.dim(note)}`);
 }
 
 /** A step the runtime takes that is not a libc call (spawning, cgroup files, ...). */
 export function traceNote(text: string): void {
+  log(`# ${text}`);
   if (compact()) return compactNote(side(), text);
   if (tracing()) emit(chalk.dim(text));
 }
