@@ -260,7 +260,7 @@ describe('check, hint, progress, reset, catch-up, diff', { concurrency: false },
     assert.equal(workshop(copy, 'check', ['4']).status, 0);
     const { output } = workshop(copy, 'progress');
     for (const step of [1, 2, 3, 4]) assert.match(output, new RegExp(`✓ done\\s+${step} `));
-    assert.match(output, /4\/8 steps done/);
+    assert.match(output, /4\/\d+ steps done/);
     assert.match(output, /Next: edit steps\/05-cgroups\.ts/);
   });
 
@@ -274,7 +274,7 @@ describe('check, hint, progress, reset, catch-up, diff', { concurrency: false },
       assert.equal(readFileSync(`${copy}/steps/${stem}.ts`, 'utf8'), reference(copy, stem), stem);
     }
     assert.ok(readdirSync(`${copy}/.workshop/backups`).some((name) => name.startsWith('02-uts.')));
-    assert.match(workshop(copy, 'progress').output, /5\/8 steps done[\s\S]*Next: edit steps\/06-overlay\.ts/);
+    assert.match(workshop(copy, 'progress').output, /5\/\d+ steps done[\s\S]*Next: edit steps\/06-overlay\.ts/);
   });
 
   test('diff 4 shows what step 4 adds over step 3', () => {

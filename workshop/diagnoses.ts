@@ -24,6 +24,9 @@ export function parseCalls(lines: readonly string[]): LoggedCall[] {
   });
 }
 
+/** What the child logs when its parent exited before telling it what to run (lib/container/runtime.ts). */
+const PARENT_GONE = 'the parent is gone';
+
 /** The index of the parent's spawn of the child in the log (-1 when it never spawned). */
 function spawnIndex(calls: LoggedCall[]): number {
   return calls.findIndex((c) => c.side === 'parent' && c.call === '#' && c.text.startsWith('spawn('));
@@ -123,12 +126,15 @@ export function parentCgroupCause(run: RunResult): string {
 /** Why a container ran nothing, when the runtime itself said nothing (✗ …) about it. */
 export function startCause(run: RunResult): string | undefined {
   const calls = parseCalls(run.calls);
-  const exec = calls.find((c) => c.side === 'child' && c.call === 'execvp');
+  const exec = calls.find((c) => c.side === 'child' && (c.call === 'execvp' || c.call === 'execvpe'));
   if (!exec) {
     if (spawnIndex(calls) === -1) return 'The parent never spawned the child (spawnChild), so nothing could run the command.';
+    if (calls.some((c) => c.side === 'child' && c.call === '#' && c.text.startsWith(PARENT_GONE))) {
+      return 'The parent exited right after spawning the child, and the kernel ended the child with it (exit status 0 is the parent\'s own): the parent waits for its child, returning the status spawnChild resolves with.';
+    }
     return 'The child never called execvp: it ended before the command could run — the command only replaces the child through exec.';
   }
-  const match = /^execvp\(("(?:[^"\\]|\\.)*"), \[("(?:[^"\\]|\\.)*")/.exec(exec.text);
+  const match = /^execvpe?\(("(?:[^"\\]|\\.)*"), \[("(?:[^"\\]|\\.)*")/.exec(exec.text);
   if (!match) return undefined;
   const [file, first] = [JSON.parse(match[1]!) as string, JSON.parse(match[2]!) as string];
   if (basename(file) !== basename(first)) {

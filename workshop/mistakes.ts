@@ -200,7 +200,7 @@ export const MISTAKES: Mistake[] = [
     step: 4,
     title: 'forgets mountMinimalDev(rootfs)',
     edits: [{ find: '    mountMinimalDev(rootfs);\n', replace: '' }],
-    cause: /\/dev has the usual devices[\s\S]*empty folder/,
+    cause: /\/dev is not the container's own tmpfs[\s\S]*mountMinimalDev/,
   },
   // ── Step 5: cgroups ──
   {

@@ -216,6 +216,7 @@ function askParent<T>(question: object): T {
   } catch (error) {
     if (!['EPIPE', 'ECONNRESET'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
   }
+  traceNote('the parent is gone: it exited before the child learnt what to run');
   process.exit(EXIT.runtimeFailed); // the parent died: nobody is waiting for this container
 }
 
