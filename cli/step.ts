@@ -9,12 +9,12 @@ import { createRequire } from 'node:module';
 import { EXIT, WorkshopError } from '../lib/kernel/errors.js';
 import { execvp } from '../lib/kernel/libc.js';
 import { REPO_ROOT } from '../lib/paths.js';
-import { exerciseFile, solutionFile, type Step } from '../workshop/steps.js';
+import { exerciseFile, solutionFile, usesCgroups, type Step } from '../workshop/steps.js';
 import { pristineExercise } from '../workshop/exercises.js';
 import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
 import { compile } from '../workshop/compile.mjs';
 import { main, requireStep } from './common.js';
-import { inUserNamespace, userNamespaceBlocker } from '../lib/host/privileges.js';
+import { rootlessCommand, userNamespaceBlocker } from '../lib/host/privileges.js';
 
 /**
  * file:line of the first TODO when the participant's file is still the
@@ -31,12 +31,15 @@ export function untouchedExercise(file: string, step: Step): string | undefined 
  * Without root, namespaces need a user namespace, and Node (multi-threaded)
  * cannot unshare one itself: replace this process with util-linux's
  * `unshare --user --map-root-user`, which enters it and then starts node.
+ * From step 5 on, cgroups also need a cgroup delegated to this user: when
+ * this process is not in one, systemd-run asks the user's systemd for one
+ * first (lib/host/privileges.ts).
  */
-function reexecInUserNamespace(bundle: string, args: string[]): never {
+function reexecInUserNamespace(bundle: string, args: string[], step: Step): never {
   const blocker = userNamespaceBlocker();
   if (blocker) throw new WorkshopError('you are not root, and this machine does not allow user namespaces.', blocker);
   process.env.CFS_ROOTLESS = '1';
-  const command = inUserNamespace([process.execPath, bundle, 'run', ...args]);
+  const command = rootlessCommand([process.execPath, bundle, 'run', ...args], { cgroups: usesCgroups(step) });
   return execvp(command[0]!, command);
 }
 
@@ -78,7 +81,7 @@ main(async () => {
   }
   ensureDefaultRootfs(); // built once, the first time any step runs
   const bundle = await compile(file);
-  if (process.getuid?.() !== 0) reexecInUserNamespace(bundle, args);
+  if (process.getuid?.() !== 0) reexecInUserNamespace(bundle, args, step);
   // Become the step's runtime, in this process: `<bundle> run <args>`.
   process.argv = [process.execPath, bundle, 'run', ...args];
   createRequire(bundle)(bundle);

@@ -6,10 +6,11 @@ import { readdirSync, statSync, watch, watchFile, type FSWatcher } from 'node:fs
 import { REPO_ROOT } from '../lib/paths.js';
 import { exerciseFile } from '../workshop/steps.js';
 import { checkStep } from '../workshop/check-runner.js';
-import { main, requireStep } from './common.js';
+import { enterDelegatedCgroup, main, requireStep } from './common.js';
 
 main(async () => {
   const step = requireStep(process.argv[2], 'watch');
+  await enterDelegatedCgroup(step);
   const libFiles = readdirSync(`${REPO_ROOT}/lib`, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.ts'));
   const files = [exerciseFile(step), ...libFiles.map((name) => `${REPO_ROOT}/lib/${name}`)];
   const usePolling = process.argv.includes('--poll');

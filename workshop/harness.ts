@@ -6,8 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
 import { compile } from './compile.mjs';
 import { REPO_ROOT } from '../lib/paths.js';
-import { inUserNamespace } from '../lib/host/privileges.js';
-import { STEPS, exerciseFile, solutionFile, type Step } from './steps.js';
+import { inUserNamespace, rootlessCommand } from '../lib/host/privileges.js';
+import { STEPS, exerciseFile, solutionFile, usesCgroups, type Step } from './steps.js';
 
 /** Which runtime files the checks run against: the reference, or the participant's. */
 export type Target = 'solutions' | 'steps';
@@ -66,8 +66,9 @@ export async function runContainer(step: Step, target: Target, command: string[]
   const bundle = await compile(runtimeFile(step, target));
   const args = [...(options.options ?? []), '--', ...command];
   let invocation = [process.execPath, bundle, 'run', ...args];
-  // Without root, the runtime needs a user namespace, as with `npm run step`.
-  if (options.asUser || process.getuid?.() !== 0) invocation = inUserNamespace(invocation);
+  // Without root, the runtime needs a user namespace (and from step 5 a delegated cgroup), as with `npm run step`.
+  if (options.asUser) invocation = inUserNamespace(invocation);
+  else if (process.getuid?.() !== 0) invocation = rootlessCommand(invocation, { cgroups: usesCgroups(step) });
   if (options.asUser) {
     const { uid, gid } = options.asUser;
     invocation = ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', ...invocation];
