@@ -7,7 +7,7 @@ import { hostname as hostHostname, tmpdir } from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { capabilitiesIn, dangerousCapabilities } from '../lib/container/capabilities.js';
-import { CGROUP_PARENT, Cgroup, cgroupLayout } from '../lib/container/cgroups.js';
+import { Cgroup, cgroupLayout } from '../lib/container/cgroups.js';
 import { layersOf } from '../lib/container/overlay.js';
 import { DEFAULT_ROOTFS } from '../lib/paths.js';
 import { hostProcesses, lines, runContainer, waitFor, type RunOptions, type RunResult, type Target } from './harness.js';
@@ -338,7 +338,7 @@ export const CHECKS: Check[] = [
       const wanted = layout.version === 2 ? [''] : ['pids', 'memory'];
       for (const controller of wanted) {
         const line = lines(result.stdout).find((l) => l.split(':')[1]?.split(',').includes(controller));
-        const expected = `/${CGROUP_PARENT}/${id}`;
+        const expected = new Cgroup(layout, id).path; // below the cgroup delegated to this user, when not root
         if (!line?.endsWith(`:${expected}`)) {
           throw new CheckFailure(`the ${controller || 'cgroup v2'} line of /proc/self/cgroup inside`, `to end with ${expected}`, JSON.stringify(line ?? ''), result);
         }

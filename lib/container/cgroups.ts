@@ -250,6 +250,11 @@ export class Cgroup {
     this.memoryFolder = this.folders[this.folders.length - 1]!;
   }
 
+  /** The cgroup's path in its hierarchy, as /proc/<pid>/cgroup shows it: /containers-from-scratch/<id>, below the delegated cgroup if any. */
+  get path(): string {
+    return this.layout.version === 2 ? this.folders[0]!.slice(this.layout.mountPoint.length) : `/${CGROUP_PARENT}/${this.name}`;
+  }
+
   /** Most processes at once (threads count too): a fork bomb stops there. */
   limitPids(max: number): void {
     writeCgroupFile(join(this.pidsFolder, 'pids.max'), String(max));
