@@ -13,7 +13,7 @@ import { capabilitiesIn, dangerousCapabilities } from '../lib/container/capabili
 import { CGROUP_PARENT, Cgroup, cgroupLayout, enableControllers, parseSize, removeStaleCgroups } from '../lib/container/cgroups.js';
 import { AF_INET, CAPABILITY_NAMES, IFF_LOOPBACK, IFF_UP, SOCK_DGRAM, capabilityNumber } from '../lib/kernel/constants.js';
 import { close, socket } from '../lib/kernel/libc.js';
-import { CGROUP_LEAF, LIMIT_CONTROLLERS, detectCgroups } from '../lib/host/machine.js';
+import { CGROUP_LEAF, LIMIT_CONTROLLERS, detectCgroups, overlayBlocker } from '../lib/host/machine.js';
 import { getInterfaceFlags, ifreq } from '../lib/container/net.js';
 import { createLayers, layersOf, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
 import { userNamespacesWork } from '../lib/host/privileges.js';
@@ -236,6 +236,11 @@ describe('cgroups on this machine', () => {
 });
 
 describe('overlay layer folders', () => {
+  test('rootless, overlayfs needs Linux 5.11: an older kernel is named before any container starts', () => {
+    assert.match(overlayBlocker({ release: '5.10.0-21-amd64', major: 5, minor: 10 }, true) ?? '', /only since Linux 5\.11, and this kernel is 5\.10\.0-21-amd64/);
+    assert.equal(overlayBlocker({ release: '5.11.0', major: 5, minor: 11 }, true), undefined);
+    assert.equal(overlayBlocker({ release: '4.19.0', major: 4, minor: 19 }, false), undefined, 'root mounts overlays on any kernel');
+  });
   test('created empty per container, removed with their contents', () => {
     const id = `cfs-test-${randomBytes(3).toString('hex')}`;
     const layers = createLayers(id);

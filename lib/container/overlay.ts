@@ -17,6 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isStale } from './stale.js';
 import { traceNote } from '../kernel/trace.js';
+import { WorkshopError } from '../kernel/errors.js';
+import { overlayBlocker } from '../host/machine.js';
 
 /** statfs(2)'s f_type of an overlay file system (linux/magic.h). */
 const OVERLAYFS_MAGIC = 0x794c7630;
@@ -57,6 +59,8 @@ export function overlayOptions(lower: string, layers: Layers): string {
 
 /** Create the (empty) layer folders of container `id`. */
 export function createLayers(id: string): Layers {
+  const blocker = overlayBlocker();
+  if (blocker) throw new WorkshopError(blocker, 'Run steps 6 and later as root (`sudo npm run step N`), or use a newer kernel (Ubuntu 22.04+, Debian 12+).');
   // Shared by every user, like /tmp itself: anyone may add a folder, only its owner may remove it.
   if (mkdirSync(LAYERS_PARENT, { recursive: true }) !== undefined) chmodSync(LAYERS_PARENT, 0o1777);
   const layers = layersOf(id);

@@ -148,6 +148,15 @@ export function namespaceDisabledReason(type: NamespaceType): string | undefined
 // ── Overlay filesystem ───────────────────────────────────────────────────────
 
 /**
+ * Why overlayfs cannot be mounted here, if that is known before trying: in a
+ * user namespace (rootless), only since Linux 5.11. undefined otherwise.
+ */
+export function overlayBlocker(kernel: KernelVersion = kernelVersion(), rootless = !inInitialUserNamespace()): string | undefined {
+  if (!rootless || kernelAtLeast(kernel, 5, 11)) return undefined;
+  return `overlayfs can be mounted in a user namespace (rootless) only since Linux 5.11, and this kernel is ${kernel.release}`;
+}
+
+/**
  * Mount an overlay in a private mount namespace (it disappears when the probe
  * exits), on empty folders in a temporary directory that is removed afterwards.
  */
