@@ -222,6 +222,18 @@ describe('lib/host/machine.ts', () => {
     });
   });
 
+  test('hostUid(): in a user namespace, the uid outside (what /run/user/<uid> is named after)', (t) => {
+    if (!isRoot) return t.skip('needs root to switch to nobody');
+    const script = `import('${join(REPO_ROOT, 'lib/host/machine.ts')}').then((m) => console.log(process.getuid(), m.hostUid()))`;
+    const result = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'unshare', '--user', '--map-root-user', process.execPath, '--import', 'tsx', '-e', script], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, HOME: '/tmp' },
+    });
+    if (result.status !== 0 && /unshare/.test(result.stderr)) return t.skip('unprivileged user namespaces are not allowed here');
+    assert.equal(result.stdout, `0 ${NOBODY}\n`, result.stderr);
+  });
+
   test('detectCgroups agrees with /proc/self/mountinfo', () => {
     const mounts = readMounts();
     const cgroups = detectCgroups(mounts);

@@ -74,6 +74,20 @@ export function inInitialUserNamespace(): boolean {
   return map.join(' ') === '0 0 4294967295';
 }
 
+/**
+ * This process's uid on the host: in a user namespace (rootless `npm run step`
+ * runs as uid 0 of one), the uid it maps to, from /proc/self/uid_map
+ * ("inside outside count" per line).
+ */
+export function hostUid(): number {
+  const uid = process.getuid?.() ?? 0;
+  for (const line of (readIfExists('/proc/self/uid_map') ?? '').trim().split('\n')) {
+    const [inside, outside, count] = line.trim().split(/\s+/).map(Number);
+    if (inside !== undefined && outside !== undefined && count !== undefined && uid >= inside && uid < inside + count) return outside + (uid - inside);
+  }
+  return uid;
+}
+
 /** util-linux's `unshare --version` line, or undefined when there is no `unshare` command. */
 export function unshareVersion(): string | undefined {
   const result = spawnSync('unshare', ['--version'], { encoding: 'utf8', timeout: 1000 });

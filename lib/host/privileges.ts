@@ -2,7 +2,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { LIMIT_CONTROLLERS, detectCgroups, readIfExists, unshareVersion, type Cgroups, type ProbeResult } from './machine.js';
+import { LIMIT_CONTROLLERS, detectCgroups, hostUid, readIfExists, unshareVersion, type Cgroups, type ProbeResult } from './machine.js';
 
 function sysctl(path: string): string | undefined {
   return readIfExists(path)?.trim();
@@ -73,7 +73,7 @@ export function availableControllers(dir: string): string[] {
 
 /** $XDG_RUNTIME_DIR, or systemd's /run/user/<uid> when the variable is not set (sudo, su). */
 function runtimeDir(): string {
-  return process.env.XDG_RUNTIME_DIR || `/run/user/${process.getuid?.() ?? 0}`;
+  return process.env.XDG_RUNTIME_DIR || `/run/user/${hostUid()}`;
 }
 
 /** True when this user's systemd instance (systemd --user) is running: its private socket exists. */
