@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT, WorkshopError } from '../kernel/errors.js';
 import { CGROUP_LEAF, LIMIT_CONTROLLERS, detectCgroups, inInitialUserNamespace } from '../host/machine.js';
-import { cgroupDelegation } from '../host/privileges.js';
+import { cgroupDelegation, type CgroupDelegation } from '../host/privileges.js';
 import { isStale } from './stale.js';
 import { traceNote } from '../kernel/trace.js';
 
@@ -72,7 +72,8 @@ export function cgroupLayout(): CgroupLayout {
     throw noCgroupForYou(delegation);
   }
   if (pids?.version === 1 && memory?.version === 1) {
-    if (!hostRoot() && !(pids.base && memory.base)) throw noCgroupForYou(cgroupDelegation(cgroups));
+    const delegation = hostRoot() ? undefined : cgroupDelegation(cgroups);
+    if (delegation && delegation.kind !== 'ready') throw noCgroupForYou(delegation);
     return { version: 1, pids: pids.mountPoint, memory: memory.mountPoint };
   }
   const missing = LIMIT_CONTROLLERS.filter((name) => !cgroups.controllers[name]);
@@ -86,7 +87,7 @@ export function cgroupLayout(): CgroupLayout {
 }
 
 /** Without root and without a delegated cgroup: why, and the ways out. */
-function noCgroupForYou(delegation: ReturnType<typeof cgroupDelegation>): WorkshopError {
+function noCgroupForYou(delegation: Exclude<CgroupDelegation, { kind: 'ready' }>): WorkshopError {
   if (delegation.kind === 'systemd') {
     // The runtime was started directly: `npm run step` would have entered a delegated scope first.
     return new WorkshopError(
@@ -95,7 +96,6 @@ function noCgroupForYou(delegation: ReturnType<typeof cgroupDelegation>): Worksh
         '`systemd-run --user --scope -p Delegate=yes -- <command>`; or run as root: `sudo npm run step N`.',
     );
   }
-  if (delegation.kind === 'ready') return new WorkshopError('cgroups: unexpected state', '`npm run doctor` checks what this machine offers for cgroups.');
   return new WorkshopError(`cgroups need root, or a cgroup delegated to you: ${delegation.problem}`, delegation.fix);
 }
 
