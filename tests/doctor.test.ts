@@ -202,8 +202,11 @@ describe('npm run doctor as an unprivileged user (rootless)', { skip: !isRoot &&
     for (const name of ['privileges', 'user namespace', 'uts namespace', 'pid namespace', 'mount namespace', 'ffi-rs']) {
       assert.equal(byName(checks, name).status, 'ok', `${name}: ${byName(checks, name).detail}`);
     }
-    // cgroups are root's unless delegated: a warning about step 5, never a failure.
-    assert.notEqual(byName(checks, 'cgroup controllers').status, 'fail');
+    // cgroups are root's unless delegated: a warning about step 5, never a failure, saying what is missing.
+    const controllers = byName(checks, 'cgroup controllers');
+    assert.notEqual(controllers.status, 'fail');
+    if (detectCgroups().controllers.pids?.version === 1) assert.match(controllers.detail, /cgroup v1, which only root may use/);
+    if (controllers.status === 'warn') assert.match(controllers.fix ?? '', /systemd-run --user --scope -p Delegate=yes|sudo npm run step/);
   });
 });
 

@@ -170,7 +170,7 @@ describe('cgroups on this machine', () => {
       const thaw = setTimeout(() => {
         thawed = true;
         writeFileSync(join(frozen, 'freezer.state'), 'THAWED');
-      }, 1000);
+      }, 600);
       await cgroup.remove(50);
       clearTimeout(thaw);
       assert.equal(thawed, true, 'remove() returned while the killed process could not have exited yet');
