@@ -35,7 +35,7 @@ import {
   type ProbeResult,
 } from '../lib/host/machine.js';
 import { DEFAULT_ROOTFS, REPO_ROOT } from '../lib/paths.js';
-import { userNamespaceBlocker } from '../lib/host/privileges.js';
+import { cgroupDelegation, probeDelegatedScope, userNamespaceBlocker } from '../lib/host/privileges.js';
 import { main } from './common.js';
 
 type Status = 'ok' | 'warn' | 'fail';
@@ -213,19 +213,14 @@ function checkCgroupVersion(cgroups: Cgroups): Check {
   };
 }
 
-function checkCgroupControllers(cgroups: Cgroups): Check {
+async function checkCgroupControllers(cgroups: Cgroups): Promise<Check> {
   const name = 'cgroup controllers';
   const usable = Object.keys(cgroups.controllers)
     .filter((controller) => cgroups.controllers[controller]?.writable)
     .sort();
   const missing = LIMIT_CONTROLLERS.filter((controller) => !cgroups.controllers[controller]);
-  const readOnly = LIMIT_CONTROLLERS.filter((controller) => cgroups.controllers[controller] && !usable.includes(controller));
   const needs = LIMIT_CONTROLLERS.join(' and ');
 
-  if (missing.length === 0 && readOnly.length === 0) {
-    const others = usable.filter((controller) => !(LIMIT_CONTROLLERS as readonly string[]).includes(controller));
-    return { name, status: 'ok', detail: `${needs} usable${others.length ? ` (also ${others.join(', ')})` : ''}` };
-  }
   if (missing.length > 0) {
     return {
       name,
@@ -237,16 +232,11 @@ function checkCgroupControllers(cgroups: Cgroups): Check {
       blocks: { steps: [5], needs: `the ${missing.join(' and ')} cgroup controller${missing.length > 1 ? 's' : ''}` },
     };
   }
-  if (rootless) {
-    return {
-      name,
-      status: 'warn',
-      detail: `${readOnly.join(' and ')} exist, but your cgroup is not delegated to you (it belongs to root)`,
-      fix:
-        'Run steps 5–9 as root (`sudo npm run step 5`; with nvm: `sudo env "PATH=$PATH" npm run step 5`). ' +
-        'Steps 1–4 work without root.',
-      blocks: { steps: [5], needs: 'root (cgroups are not delegated to you)' },
-    };
+  if (rootless) return checkDelegation(cgroups);
+  const readOnly = LIMIT_CONTROLLERS.filter((controller) => !usable.includes(controller));
+  if (readOnly.length === 0) {
+    const others = usable.filter((controller) => !(LIMIT_CONTROLLERS as readonly string[]).includes(controller));
+    return { name, status: 'ok', detail: `${needs} usable${others.length ? ` (also ${others.join(', ')})` : ''}` };
   }
   return {
     name,
@@ -254,6 +244,38 @@ function checkCgroupControllers(cgroups: Cgroups): Check {
     detail: `${readOnly.join(', ')} exist, but the cgroup file system is read-only (a container?)`,
     fix: 'Start the container with --privileged (writable /sys/fs/cgroup), or use a Linux VM.',
     blocks: { steps: [5], needs: 'a writable /sys/fs/cgroup' },
+  };
+}
+
+/**
+ * Rootless: is there a cgroup v2 subtree delegated to this user, now or from
+ * systemd (tried for real: the scope `npm run step` would get)?
+ */
+async function checkDelegation(cgroups: Cgroups): Promise<Check> {
+  const name = 'cgroup controllers';
+  const blocks = { steps: [5], needs: cgroups.controllers.pids?.version === 1 ? 'root (cgroup v1)' : 'a cgroup delegated to you (or root)' };
+  const delegation = cgroupDelegation(cgroups);
+  const v2 = cgroups.v2;
+  if (delegation.kind === 'ready') {
+    const where = v2 ? delegation.base.slice(v2.mountPoint.length) || '/' : delegation.base;
+    return { name, status: 'ok', detail: `pids and memory usable in your delegated cgroup ${where}` };
+  }
+  if (delegation.kind === 'none') return { name, status: 'warn', detail: delegation.problem, fix: delegation.fix, blocks };
+  const probe = await probeDelegatedScope(v2?.mountPoint ?? '/sys/fs/cgroup');
+  const lacking = LIMIT_CONTROLLERS.filter((controller) => !probe.controllers?.includes(controller));
+  if (probe.ok && lacking.length === 0) {
+    return { name, status: 'ok', detail: 'pids and memory usable in a systemd scope delegated to you (npm run step enters one: systemd-run --user --scope -p Delegate=yes)' };
+  }
+  return {
+    name,
+    status: 'warn',
+    detail: probe.ok
+      ? `your systemd delegates a scope to you, but without the ${lacking.join(' and ')} controller${lacking.length > 1 ? 's' : ''}`
+      : `your cgroup (${delegation.own}) belongs to root, and \`systemd-run --user --scope -p Delegate=yes\` failed: ${probe.error}`,
+    fix: probe.ok
+      ? 'systemd must delegate them to your user manager: `sudo systemctl edit user@.service` with [Service] Delegate=pids memory, log in again; or run steps 5–9 as root.'
+      : 'Run steps 5–9 as root (`sudo npm run step 5`; with nvm: `sudo env "PATH=$PATH" npm run step 5`). Steps 1–4 work without root.',
+    blocks,
   };
 }
 
@@ -329,7 +351,7 @@ async function runChecks(): Promise<Check[]> {
     checks.push(checkNamespace(type, results[index] ?? { ok: false }, userResult, !unshare));
   });
   const cgroups = detectCgroups();
-  checks.push(checkCgroupVersion(cgroups), checkCgroupControllers(cgroups), checkOverlay(await overlayProbe, !unshare), checkSeccomp(), checkDefaultRootfs());
+  checks.push(checkCgroupVersion(cgroups), await checkCgroupControllers(cgroups), checkOverlay(await overlayProbe, !unshare), checkSeccomp(), checkDefaultRootfs());
   return checks;
 }
 

@@ -10,12 +10,12 @@ import { EXIT, WorkshopError } from '../lib/kernel/errors.js';
 import { execvp, withBytes } from '../lib/kernel/libc.js';
 import { argumentBytes } from '../lib/container/environment.js';
 import { REPO_ROOT } from '../lib/paths.js';
-import { exerciseFile, solutionFile, type Step } from '../workshop/steps.js';
+import { exerciseFile, solutionFile, usesCgroups, type Step } from '../workshop/steps.js';
 import { pristineExercise } from '../workshop/exercises.js';
 import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
 import { mistakeKind, prepareFile, renderDiagnostics } from '../workshop/source-check.js';
 import { main, requireStep } from './common.js';
-import { inUserNamespace, userNamespaceBlocker } from '../lib/host/privileges.js';
+import { rootlessCommand, userNamespaceBlocker } from '../lib/host/privileges.js';
 
 /**
  * file:line of the first TODO when the participant's file is still the
@@ -32,12 +32,15 @@ export function untouchedExercise(file: string, step: Step): string | undefined 
  * Without root, namespaces need a user namespace, and Node (multi-threaded)
  * cannot unshare one itself: replace this process with util-linux's
  * `unshare --user --map-root-user`, which enters it and then starts node.
+ * From step 5 on, cgroups also need a cgroup delegated to this user: when
+ * this process is not in one, systemd-run asks the user's systemd for one
+ * first (lib/host/privileges.ts).
  */
-function reexecInUserNamespace(bundle: string, args: string[]): never {
+function reexecInUserNamespace(bundle: string, args: string[], step: Step): never {
   const blocker = userNamespaceBlocker();
   if (blocker) throw new WorkshopError('you are not root, and this machine does not allow user namespaces.', blocker);
   process.env.CFS_ROOTLESS = '1';
-  const command = inUserNamespace([process.execPath, bundle, 'run']);
+  const command = rootlessCommand([process.execPath, bundle, 'run'], { cgroups: usesCgroups(step) });
   // The arguments as the exact bytes typed (they need not be UTF-8), not as Node decoded them.
   return execvp(command[0]!, withBytes([...command.map((word) => Buffer.from(word)), ...argumentBytes(args)]));
 }
@@ -87,7 +90,7 @@ main(async () => {
     return EXIT.runtimeFailed;
   }
   const bundle = prepared.bundle;
-  if (process.getuid?.() !== 0) reexecInUserNamespace(bundle, args);
+  if (process.getuid?.() !== 0) reexecInUserNamespace(bundle, args, step);
   // Become the step's runtime, in this process: `<bundle> run <args>`.
   process.argv = [process.execPath, bundle, 'run', ...args];
   createRequire(bundle)(bundle);

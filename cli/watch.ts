@@ -12,13 +12,14 @@ import { basename, dirname } from 'node:path';
 import { REPO_ROOT } from '../lib/paths.js';
 import { exerciseFile } from '../workshop/steps.js';
 import { checkStep } from '../workshop/check-runner.js';
-import { main, requireStep } from './common.js';
+import { enterDelegatedCgroup, main, requireStep } from './common.js';
 
 /** Quiet time after the last change before checking. */
 const DEBOUNCE_MS = 200;
 
 main(async () => {
   const step = requireStep(process.argv[2], 'watch');
+  await enterDelegatedCgroup(step);
   const file = exerciseFile(step);
   const usePolling = process.argv.includes('--poll');
   let running = false;

@@ -205,8 +205,11 @@ describe('npm run doctor as an unprivileged user (rootless)', { skip: !isRoot &&
     for (const name of ['privileges', 'user namespace', 'uts namespace', 'pid namespace', 'mount namespace', 'ffi-rs']) {
       assert.equal(byName(checks, name).status, 'ok', `${name}: ${byName(checks, name).detail}`);
     }
-    // cgroups are root's unless delegated: a warning about step 5, never a failure.
-    assert.notEqual(byName(checks, 'cgroup controllers').status, 'fail');
+    // cgroups are root's unless delegated: a warning about step 5, never a failure, saying what is missing.
+    const controllers = byName(checks, 'cgroup controllers');
+    assert.notEqual(controllers.status, 'fail');
+    if (detectCgroups().controllers.pids?.version === 1) assert.match(controllers.detail, /cgroup v1, which only root may use/);
+    if (controllers.status === 'warn') assert.match(controllers.fix ?? '', /systemd-run --user --scope -p Delegate=yes|sudo npm run step/);
   });
 });
 
@@ -223,6 +226,18 @@ describe('lib/host/machine.ts', () => {
       source: 'cgroup',
       superOptions: ['rw', 'memory'],
     });
+  });
+
+  test('hostUid(): in a user namespace, the uid outside (what /run/user/<uid> is named after)', (t) => {
+    if (!isRoot) return t.skip('needs root to switch to nobody');
+    const script = `import('${join(REPO_ROOT, 'lib/host/machine.ts')}').then((m) => console.log(process.getuid(), m.hostUid()))`;
+    const result = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'unshare', '--user', '--map-root-user', process.execPath, '--import', 'tsx', '-e', script], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, HOME: '/tmp' },
+    });
+    if (result.status !== 0 && /unshare/.test(result.stderr)) return t.skip('unprivileged user namespaces are not allowed here');
+    assert.equal(result.stdout, `0 ${NOBODY}\n`, result.stderr);
   });
 
   test('detectCgroups agrees with /proc/self/mountinfo', () => {

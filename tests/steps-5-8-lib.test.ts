@@ -4,15 +4,16 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import { capabilitiesIn, dangerousCapabilities } from '../lib/container/capabilities.js';
 import { CGROUP_PARENT, Cgroup, cgroupLayout, enableControllers, parseSize, removeStaleCgroups } from '../lib/container/cgroups.js';
 import { AF_INET, CAPABILITY_NAMES, IFF_LOOPBACK, IFF_UP, SOCK_DGRAM, capabilityNumber } from '../lib/kernel/constants.js';
 import { close, socket } from '../lib/kernel/libc.js';
-import { detectCgroups } from '../lib/host/machine.js';
+import { CGROUP_LEAF, LIMIT_CONTROLLERS, detectCgroups, overlayBlocker } from '../lib/host/machine.js';
 import { getInterfaceFlags, ifreq } from '../lib/container/net.js';
 import { createLayers, layersOf, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
 import { userNamespacesWork } from '../lib/host/privileges.js';
@@ -20,6 +21,11 @@ import { isStale } from '../lib/container/stale.js';
 import { runContainer, stepNumbered } from '../workshop/harness.js';
 
 const isRoot = process.getuid?.() === 0;
+
+/** Wait (without a time limit of its own: the test's timeout applies) until `condition` holds. */
+async function waitUntil(condition: () => boolean): Promise<void> {
+  while (!condition()) await sleep(10);
+}
 
 /** The pid of a process that has exited. */
 function deadPid(): number {
@@ -129,7 +135,7 @@ describe('cgroups on this machine', () => {
       cgroup.join(sleeper.pid);
       assert.equal(readFileSync(`/proc/${sleeper.pid}/cgroup`, 'utf8').match(/^0::(.*)$/m)?.[1], `/${CGROUP_PARENT}/${cgroup.name}`);
       assert.deepEqual(cgroup.processes(), [sleeper.pid]);
-      // Still busy: remove() waits, then kills what is left (patience 100 ms).
+      // Still busy: remove() waits (patience 100 ms), kills what is left, and waits until it is gone.
       await cgroup.remove(100);
       assert.equal(existsSync(cgroup.folders[0]!), false);
       await removeStaleCgroups(layout);
@@ -138,6 +144,84 @@ describe('cgroups on this machine', () => {
       sleeper.kill('SIGKILL');
       await cgroup.remove(100, true);
       await stale.remove(100, true);
+    }
+  });
+
+  // The flake seen on a slow machine: a killed process took longer to exit than
+  // remove() was willing to wait, and rmdir gave up with EBUSY. A process frozen
+  // by the v1 freezer cannot exit, SIGKILL or not, until it is thawed: remove()
+  // must wait for the cgroup to be empty, not for a fixed time.
+  test('remove() waits until killed processes are gone, however long they take to exit', async (t) => {
+    const cgroups = detectCgroups();
+    const freezer = cgroups.v1.find((hierarchy) => hierarchy.controllers.includes('freezer'));
+    if (!isRoot || !cgroups.v2?.writable || !freezer) return t.skip('needs root, a cgroup2 hierarchy, and the v1 freezer to hold a killed process');
+    const layout = { version: 2, mountPoint: cgroups.v2.mountPoint } as const;
+    const cgroup = new Cgroup(layout, `cfs-test-${randomBytes(3).toString('hex')}`);
+    const frozen = join(freezer.mountPoint, `cfs-test-${randomBytes(3).toString('hex')}`);
+    mkdirSync(cgroup.folders[0]!, { recursive: true });
+    mkdirSync(frozen);
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    let thawed = false;
+    try {
+      cgroup.join(sleeper.pid);
+      writeFileSync(join(frozen, 'cgroup.procs'), String(sleeper.pid));
+      writeFileSync(join(frozen, 'freezer.state'), 'FROZEN');
+      // Thawed long after remove() has killed it (patience 50 ms): only then can it exit.
+      const thaw = setTimeout(() => {
+        thawed = true;
+        writeFileSync(join(frozen, 'freezer.state'), 'THAWED');
+      }, 600);
+      await cgroup.remove(50);
+      clearTimeout(thaw);
+      assert.equal(thawed, true, 'remove() returned while the killed process could not have exited yet');
+      assert.equal(existsSync(cgroup.folders[0]!), false);
+    } finally {
+      writeFileSync(join(frozen, 'freezer.state'), 'THAWED');
+      sleeper.kill('SIGKILL');
+      await cgroup.remove(100, true);
+      await waitUntil(() => readFileSync(join(frozen, 'cgroup.procs'), 'utf8') === '');
+      rmdirSync(frozen);
+    }
+  });
+
+  // Without root, the container's cgroup goes below a cgroup delegated to the
+  // user, whose own processes must first move to a leaf ("no internal
+  // processes"); after the last container, everything is put back.
+  test('a delegated cgroup: its processes move to a leaf while containers exist; after the last one, all is as before', async (t) => {
+    const v2 = detectCgroups().v2;
+    if (!isRoot || !v2?.writable) return t.skip('needs root (to make a cgroup to delegate) and a cgroup2 hierarchy');
+    const delegated = join(v2.mountPoint, `cfs-test-${randomBytes(3).toString('hex')}`);
+    mkdirSync(delegated);
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' }); // the shell that shares the delegated cgroup
+    const layout = { version: 2, mountPoint: v2.mountPoint, base: delegated } as const;
+    // The limits need pids and memory where the machine has them in v2; elsewhere, the moves and folders are the same.
+    const controllers = LIMIT_CONTROLLERS.filter((name) => readFileSync(join(delegated, 'cgroup.controllers'), 'utf8').includes(name));
+    const read = (file: string): string => readFileSync(join(delegated, file), 'utf8').trim();
+    try {
+      writeFileSync(join(delegated, 'cgroup.procs'), String(sleeper.pid));
+      const before = { children: readdirSync(delegated, { withFileTypes: true }).filter((e) => e.isDirectory()).length, control: read('cgroup.subtree_control') };
+      const first = new Cgroup(layout, `cfs-test-${randomBytes(3).toString('hex')}`);
+      const second = new Cgroup(layout, `cfs-test-${randomBytes(3).toString('hex')}`);
+      for (const cgroup of [first, second]) {
+        enableControllers(delegated, controllers);
+        mkdirSync(cgroup.folders[0]!);
+      }
+      assert.equal(read('cgroup.procs'), '', 'no process left in the delegated cgroup itself');
+      assert.equal(readFileSync(join(delegated, CGROUP_LEAF, 'cgroup.procs'), 'utf8').trim(), String(sleeper.pid));
+      assert.deepEqual(read('cgroup.subtree_control').split(' ').filter(Boolean).sort(), [...controllers].sort());
+      await first.remove();
+      assert.ok(existsSync(join(delegated, CGROUP_LEAF)), 'while the second container exists, nothing is put back');
+      await second.remove();
+      assert.deepEqual(readdirSync(delegated, { withFileTypes: true }).filter((e) => e.isDirectory()).length, before.children);
+      assert.equal(read('cgroup.subtree_control'), before.control);
+      assert.equal(read('cgroup.procs'), String(sleeper.pid), 'the process is back where it was');
+    } finally {
+      sleeper.kill('SIGKILL');
+      await waitUntil(() => !/populated 1/.test(readFileSync(join(delegated, 'cgroup.events'), 'utf8')));
+      for (const folder of [join(delegated, CGROUP_PARENT), join(delegated, CGROUP_LEAF), delegated]) {
+        for (const child of existsSync(folder) ? readdirSync(folder, { withFileTypes: true }).filter((e) => e.isDirectory()) : []) rmdirSync(join(folder, child.name));
+        if (existsSync(folder)) rmdirSync(folder);
+      }
     }
   });
 
@@ -152,6 +236,11 @@ describe('cgroups on this machine', () => {
 });
 
 describe('overlay layer folders', () => {
+  test('rootless, overlayfs needs Linux 5.11: an older kernel is named before any container starts', () => {
+    assert.match(overlayBlocker({ release: '5.10.0-21-amd64', major: 5, minor: 10 }, true) ?? '', /only since Linux 5\.11, and this kernel is 5\.10\.0-21-amd64/);
+    assert.equal(overlayBlocker({ release: '5.11.0', major: 5, minor: 11 }, true), undefined);
+    assert.equal(overlayBlocker({ release: '4.19.0', major: 4, minor: 19 }, false), undefined, 'root mounts overlays on any kernel');
+  });
   test('created empty per container, removed with their contents', () => {
     const id = `cfs-test-${randomBytes(3).toString('hex')}`;
     const layers = createLayers(id);

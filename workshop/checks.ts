@@ -782,7 +782,7 @@ export const CHECKS: Check[] = [
       const wanted = layout.version === 2 ? [''] : ['pids', 'memory'];
       for (const controller of wanted) {
         const line = lines(stdout).find((l) => l.split(':')[1]?.split(',').includes(controller));
-        const expected = `/${CGROUP_PARENT}/${main.result.id}`;
+        const expected = new Cgroup(layout, main.result.id).path; // below the cgroup delegated to this user, when not root
         if (!line?.endsWith(`:${expected}`)) {
           throw CheckFailure.expected(`the ${controller || 'cgroup v2'} line of /proc/self/cgroup inside`, `to end with ${expected}`, JSON.stringify(line ?? ''), result);
         }

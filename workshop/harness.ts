@@ -21,13 +21,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
 import { compile, compileSource } from './compile.mjs';
 import { REPO_ROOT } from '../lib/paths.js';
-import { inUserNamespace } from '../lib/host/privileges.js';
+import { inDelegatedScope, inUserNamespace, needsDelegatedScope } from '../lib/host/privileges.js';
 import { Cgroup, cgroupLayout } from '../lib/container/cgroups.js';
 import { layersOf } from '../lib/container/overlay.js';
 import { isStale } from '../lib/container/stale.js';
 import { exerciseSource } from './exercises.js';
 import { mountChanges, parseReport, sandboxAvailable, sandboxed, type MountChanges, type SandboxReport } from './sandbox.js';
-import { STEPS, exerciseFile, solutionFile, type Step } from './steps.js';
+import { STEPS, exerciseFile, solutionFile, usesCgroups, type Step } from './steps.js';
 
 /**
  * Which runtime files the checks run against: the reference, the participant's
@@ -177,6 +177,8 @@ export async function runContainer(step: Step, target: Target, command: string[]
   // Without root, the runtime needs a user namespace, as with `npm run step`; the sandbox makes it.
   if (useSandbox) invocation = sandboxed(invocation, rootless);
   else if (rootless) invocation = inUserNamespace(invocation);
+  // From step 5 on, a rootless container needs a delegated cgroup: a systemd scope when this process is not in one (as npm run step does).
+  if (rootless && !options.asUser && usesCgroups(step) && needsDelegatedScope()) invocation = inDelegatedScope(invocation);
   if (options.asUser) {
     const { uid, gid } = options.asUser;
     invocation = ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', ...invocation];

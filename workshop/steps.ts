@@ -40,3 +40,8 @@ export function findStep(text: string | undefined): Step | undefined {
   if (text === undefined || !/^\d+$/.test(text)) return undefined;
   return STEPS.find((step) => step.number === Number(text));
 }
+
+/** Whether the step's runtime creates a cgroup (step 5 and every later one): without root, that needs a delegated cgroup. */
+export function usesCgroups(step: Step): boolean {
+  return step.number >= 5;
+}

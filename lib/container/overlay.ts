@@ -31,6 +31,7 @@ import { dirname, join } from 'node:path';
 import { isStale } from './stale.js';
 import { WorkshopError } from '../kernel/errors.js';
 import { traceNote, traceShortName } from '../kernel/trace.js';
+import { overlayBlocker } from '../host/machine.js';
 
 /** statfs(2)'s f_type of an overlay file system (linux/magic.h). */
 const OVERLAYFS_MAGIC = 0x794c7630;
@@ -132,6 +133,8 @@ export function overlayOptions(lower: string, layers: Layers): string {
 
 /** Create the (empty) layer folders of container `id`, in this user's own layers folder. */
 export function createLayers(id: string): Layers {
+  const blocker = overlayBlocker();
+  if (blocker) throw new WorkshopError(blocker, 'Run steps 6 and later as root (`sudo npm run step N`), or use a newer kernel (Ubuntu 22.04+, Debian 12+).');
   ensureLayersFolder();
   const layers = layersOf(id);
   // --trace=compact shows these folders as layers/... and merged/... (the container's root).

@@ -6,7 +6,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 /** The contents of a /proc or /sys file, or undefined when it cannot be read. */
 export function readIfExists(path: string): string | undefined {
@@ -72,6 +72,20 @@ export function hasCapability(capability: number): boolean {
 export function inInitialUserNamespace(): boolean {
   const map = (readIfExists('/proc/self/uid_map') ?? '').trim().split(/\s+/);
   return map.join(' ') === '0 0 4294967295';
+}
+
+/**
+ * This process's uid on the host: in a user namespace (rootless `npm run step`
+ * runs as uid 0 of one), the uid it maps to, from /proc/self/uid_map
+ * ("inside outside count" per line).
+ */
+export function hostUid(): number {
+  const uid = process.getuid?.() ?? 0;
+  for (const line of (readIfExists('/proc/self/uid_map') ?? '').trim().split('\n')) {
+    const [inside, outside, count] = line.trim().split(/\s+/).map(Number);
+    if (inside !== undefined && outside !== undefined && count !== undefined && uid >= inside && uid < inside + count) return outside + (uid - inside);
+  }
+  return uid;
 }
 
 /** util-linux's `unshare --version` line, or undefined when there is no `unshare` command. */
@@ -148,6 +162,15 @@ export function namespaceDisabledReason(type: NamespaceType): string | undefined
 // ── Overlay filesystem ───────────────────────────────────────────────────────
 
 /**
+ * Why overlayfs cannot be mounted here, if that is known before trying: in a
+ * user namespace (rootless), only since Linux 5.11. undefined otherwise.
+ */
+export function overlayBlocker(kernel: KernelVersion = kernelVersion(), rootless = !inInitialUserNamespace()): string | undefined {
+  if (!rootless || kernelAtLeast(kernel, 5, 11)) return undefined;
+  return `overlayfs can be mounted in a user namespace (rootless) only since Linux 5.11, and this kernel is ${kernel.release}`;
+}
+
+/**
  * Mount an overlay in a private mount namespace (it disappears when the probe
  * exits), on empty folders in a temporary directory that is removed afterwards.
  */
@@ -218,11 +241,41 @@ export interface CgroupHierarchy {
   /** The folder of this process's own cgroup in it, e.g. /sys/fs/cgroup/user.slice/user-1000.slice/session-2.scope. */
   ownCgroup: string;
   /**
-   * Whether this user may create cgroups in it: for root, in the hierarchy's
-   * root (false when it is mounted read-only); for anyone else, in its own
-   * cgroup, which needs the cgroup to be delegated to the user.
+   * Where this user may create cgroups: the hierarchy's root for root; on
+   * cgroup v2, for anyone else, their own cgroup when it is delegated to them
+   * (see delegatedCgroup). undefined when neither (or the file system is read-only).
    */
+  base?: string;
+  /** Whether there is such a place: base !== undefined. */
   writable: boolean;
+}
+
+/**
+ * The leaf cgroup that lib/container/cgroups.ts moves the processes of a
+ * delegated cgroup into (cgroup v2 allows processes only in leaves, once a
+ * cgroup's children have controllers). A process found there belongs to the
+ * delegated cgroup above it.
+ */
+export const CGROUP_LEAF = 'containers-from-scratch.leaf';
+
+/**
+ * Whether this user may manage the cgroup `dir`: create cgroups in it, move
+ * processes in and out (cgroup.procs), enable controllers for its children
+ * (cgroup.subtree_control). This is what systemd hands over with Delegate=yes:
+ * it chowns the folder and those files to the user.
+ */
+export function cgroupWritable(dir: string): boolean {
+  return [dir, join(dir, 'cgroup.procs'), join(dir, 'cgroup.subtree_control')].every(writable);
+}
+
+/**
+ * The cgroup v2 folder delegated to this user, from its own cgroup: the
+ * cgroup itself, or its parent when this process is in our leaf (a runtime
+ * moved it there). undefined when that cgroup is not theirs to manage.
+ */
+export function delegatedCgroup(ownCgroup: string): string | undefined {
+  const cgroup = basename(ownCgroup) === CGROUP_LEAF ? dirname(ownCgroup) : ownCgroup;
+  return cgroupWritable(cgroup) ? cgroup : undefined;
 }
 
 export interface Cgroups {
@@ -285,7 +338,6 @@ function kernelControllers(): Set<string> {
  * (file systems of type cgroup2 and cgroup), /proc/self/cgroup and cgroup.controllers.
  */
 export function detectCgroups(mounts: MountInfo[] = readMounts()): Cgroups {
-  const isRoot = process.getuid?.() === 0;
   const own = ownCgroupPaths();
   const known = kernelControllers();
   const seen = new Set<string>(); // a hierarchy can be mounted more than once: keep its first mount
@@ -296,7 +348,9 @@ export function detectCgroups(mounts: MountInfo[] = readMounts()): Cgroups {
     if (mount.fstype === 'cgroup2' && !v2) {
       const ownCgroup = cgroupFolder(mount, own.get('') ?? '/');
       const controllers = (readIfExists(join(mount.mountPoint, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean);
-      v2 = { version: 2, mountPoint: mount.mountPoint, controllers, ownCgroup, writable: writable(isRoot ? mount.mountPoint : ownCgroup) };
+      // Root writes at the top; a user (or root in a user namespace: files of the real root are not its own) only where delegated.
+      const base = cgroupWritable(mount.mountPoint) ? mount.mountPoint : delegatedCgroup(ownCgroup);
+      v2 = { version: 2, mountPoint: mount.mountPoint, controllers, ownCgroup, base, writable: base !== undefined };
     } else if (mount.fstype === 'cgroup') {
       // Super options name the controllers: "rw,memory"; "name=systemd" is a hierarchy without any.
       const controllers = mount.superOptions.filter((option) => known.has(option));
@@ -304,7 +358,9 @@ export function detectCgroups(mounts: MountInfo[] = readMounts()): Cgroups {
       if (seen.has(key)) continue;
       seen.add(key);
       const ownCgroup = cgroupFolder(mount, own.get(controllers[0] ?? key) ?? '/');
-      v1.push({ version: 1, mountPoint: mount.mountPoint, controllers, ownCgroup, writable: writable(isRoot ? mount.mountPoint : ownCgroup) });
+      // cgroup v1 has no safe delegation to users: only root creates cgroups, at the top.
+      const base = writable(mount.mountPoint) ? mount.mountPoint : undefined;
+      v1.push({ version: 1, mountPoint: mount.mountPoint, controllers, ownCgroup, base, writable: base !== undefined });
     }
   }
 
