@@ -390,8 +390,9 @@ function seccompRun(context: CheckContext): Promise<RunResult> {
     return `probe ${syscall} '${printfFormat(elf)}'`;
   });
   // On x86_64, getpid through the 32-bit ABI (int 0x80, number 20): a filter that forgets the
-  // architecture lets it through, since 20 is no syscall it denies.
-  if (process.arch === 'x64') probes.push(`probe i386 '${printfFormat(syscallProbe(20, [], 'x64', { i386: true }))}'`);
+  // architecture lets it through, since 20 is no syscall it denies. Only where the kernel has that
+  // ABI (IA32 emulation, which /proc/sys/abi/vsyscall32 betrays): User-mode Linux, for one, has none.
+  if (process.arch === 'x64' && existsSync('/proc/sys/abi/vsyscall32')) probes.push(`probe i386 '${printfFormat(syscallProbe(20, [], 'x64', { i386: true }))}'`);
   const script = [
     'grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status',
     'echo "uid_map $(cat /proc/self/uid_map)"',
