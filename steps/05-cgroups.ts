@@ -3,7 +3,7 @@
  *
  *   parent: check the rootfs, create the container's cgroup and write its limits
  *           (pids, memory), unshare(CLONE_NEWUTS | CLONE_NEWPID), re-spawn this file
- *           as `child <cmd>`, wait for it, remove the cgroup
+ *           as `child <cmd>`, wait for it; remove the cgroup, whatever happened
  *   child:  join the cgroup, then as in step 4: unshare(CLONE_NEWNS), make / private,
  *           sethostname, mount the rootfs, /proc and /dev, pivot_root, execvp(<cmd>)
  *
@@ -35,13 +35,10 @@ runtime({
   // The parent runs on the host: it starts the child and waits for it.
   async parent(container) {
     ensureRootfs(container.rootfs);
-    // TODO(step 5): create the container's cgroup and write its limits, before the child exists.
-    // hint: lib/container/cgroups.ts does the file work: createCgroup(container.id) makes the folder(s), and the returned cgroup has limitPids() and limitMemory().
+    // TODO(step 5): create the container's cgroup and write its limits before the child exists; remove it once the container has exited, whatever happened.
+    // hint: lib/container/cgroups.ts does the file work: createCgroup(container.id) makes the folder(s), the returned cgroup has limitPids(), limitMemory() and remove(); a try/finally removes it on every path.
     unshare(CLONE_NEWUTS | CLONE_NEWPID);
-    const status = await spawnChild(container);
-    // TODO(step 5): remove the cgroup once the container has exited.
-    // hint: await cgroup.remove() — it retries rmdir while the container's last processes drain.
-    return status;
+    return spawnChild(container);
   },
 
   // The child is PID 1 in the new PID namespace; execvp keeps that pid.

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { capabilitiesIn, dangerousCapabilities } from '../lib/container/capabilities.js';
 import { CGROUP_PARENT, Cgroup, cgroupLayout } from '../lib/container/cgroups.js';
 import { layersOf } from '../lib/container/overlay.js';
+import { generatedId } from '../lib/container/stale.js';
 import { DEFAULT_ROOTFS } from '../lib/paths.js';
 import { hostProcesses, lines, runContainer, waitFor, type RunOptions, type RunResult, type Target } from './harness.js';
 import type { Step } from './steps.js';
@@ -331,7 +332,7 @@ export const CHECKS: Check[] = [
     name: 'the command runs in a cgroup of its own, named after the container id',
     hint: 'The child joins with existingCgroup(container.id).join(), first thing: it writes "0" (itself) to cgroup.procs in every hierarchy.',
     async run({ run }) {
-      const id = `cfs-check-${randomBytes(3).toString('hex')}`;
+      const id = generatedId('cfs-check'); // cfs-check-<our pid>-…: a later run removes what a killed check left
       const result = await run(['cat', '/proc/self/cgroup'], { options: ['--id', id] });
       expectSuccess(result);
       const layout = cgroupLayout();
@@ -355,7 +356,7 @@ export const CHECKS: Check[] = [
       const layout = cgroupLayout();
       const stale = new Cgroup(layout, `cfs-${deadPid()}-${randomBytes(2).toString('hex')}`);
       for (const folder of stale.folders) mkdirSync(folder, { recursive: true });
-      const id = `cfs-check-${randomBytes(3).toString('hex')}`;
+      const id = generatedId('cfs-check');
       try {
         const result = await run(['true'], { options: ['--id', id] });
         expectSuccess(result);
@@ -396,7 +397,7 @@ export const CHECKS: Check[] = [
     name: "two containers running at once don't see each other's files",
     hint: 'Each container needs its own upper layer: createLayers(container.id) in the parent, layersOf(container.id) in the child.',
     async run({ run }) {
-      const id = `cfs-check-${randomBytes(3).toString('hex')}`;
+      const id = generatedId('cfs-check');
       const file = `/tmp/cfs-mine-${randomBytes(4).toString('hex')}`;
       let readerDone = (): void => {};
       const holdStdinUntil = new Promise<void>((resolve) => (readerDone = resolve));
@@ -440,7 +441,7 @@ export const CHECKS: Check[] = [
     async run({ run }) {
       const stale = layersOf(`cfs-${deadPid()}-${randomBytes(2).toString('hex')}`);
       mkdirSync(stale.upper, { recursive: true });
-      const id = `cfs-check-${randomBytes(3).toString('hex')}`;
+      const id = generatedId('cfs-check');
       try {
         const result = await run(['true'], { options: ['--id', id] });
         expectSuccess(result);

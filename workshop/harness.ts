@@ -41,6 +41,8 @@ export interface RunOptions {
   holdStdinUntil?: Promise<unknown>;
   /** Runtime options before the command (--hostname, --rootfs, ...). */
   options?: string[];
+  /** Pass the options and the command as they are, without `--` between them (to test the runtime's own parsing). */
+  omitSeparator?: boolean;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
   /** Run as this user (numeric uid:gid) through setpriv, for the rootless tests. */
@@ -64,7 +66,7 @@ export function reproduceCommand(step: Step, target: Target, args: readonly stri
 export async function runContainer(step: Step, target: Target, command: string[], options: RunOptions = {}): Promise<RunResult> {
   ensureDefaultRootfs();
   const bundle = await compile(runtimeFile(step, target));
-  const args = [...(options.options ?? []), '--', ...command];
+  const args = [...(options.options ?? []), ...(options.omitSeparator ? [] : ['--']), ...command];
   let invocation = [process.execPath, bundle, 'run', ...args];
   // Without root, the runtime needs a user namespace, as with `npm run step`.
   if (options.asUser || process.getuid?.() !== 0) invocation = inUserNamespace(invocation);

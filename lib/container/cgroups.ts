@@ -19,8 +19,9 @@ import chalk from 'chalk';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EXIT, WorkshopError } from '../kernel/errors.js';
+import { EXIT, WorkshopError, warn } from '../kernel/errors.js';
 import { LIMIT_CONTROLLERS, detectCgroups, inInitialUserNamespace } from '../host/machine.js';
+import { shown, sizeInBytes } from './options.js';
 import { isStale } from './stale.js';
 import { traceNote } from '../kernel/trace.js';
 
@@ -58,18 +59,20 @@ function cgroupFolders(layout: CgroupLayout, name: string): string[] {
     : [join(layout.pids, CGROUP_PARENT, name), join(layout.memory, CGROUP_PARENT, name)];
 }
 
-/** "64", "512K", "256M", "1G" (powers of 1024) → bytes. */
+/**
+ * "64", "512K", "256M", "1G", "1T" (powers of 1024) → bytes. The runtime's
+ * --memory was already checked (lib/container/options.ts): this only converts.
+ */
 export function parseSize(text: string): number {
-  const match = /^(\d+)\s*([kmg]?)i?b?$/i.exec(text.trim());
-  if (!match) {
+  const bytes = sizeInBytes(text);
+  if (bytes === undefined) {
     throw new WorkshopError(
-      `--memory must be a size like 64M, 512K or 1G, not "${text}"`,
-      'Sizes count bytes, with an optional K, M or G suffix (powers of 1024).',
+      `--memory must be a size like 64M, 512K or 1G, not ${shown(text)}`,
+      'Sizes count bytes, with an optional K, M, G or T suffix (powers of 1024).',
       EXIT.usage,
     );
   }
-  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(match[2] ?? '').toLowerCase()] ?? 1;
-  return Number(match[1]) * unit;
+  return bytes;
 }
 
 /** Write one cgroup file, traced; a failure becomes an explanation. */
@@ -85,7 +88,8 @@ function writeCgroupFile(path: string, value: string): void {
 function mkdirCgroup(path: string): void {
   traceNote(`mkdir ${path}`);
   try {
-    mkdirSync(path, { recursive: true });
+    mkdirSync(join(path, '..'), { recursive: true }); // containers-from-scratch/ (v1: created on first use)
+    mkdirSync(path);
   } catch (error) {
     throw cgroupError(`creating the cgroup ${path}`, error);
   }
@@ -217,7 +221,7 @@ export class Cgroup {
       const waited = Date.now() - start;
       const busy = failures.every(([, outcome]) => outcome === 'EBUSY');
       if (!busy || waited > patienceMs * 3) {
-        if (!quiet) process.emitWarning(`could not remove the cgroup ${failures.map(([folder, outcome]) => `${folder} (${outcome})`).join(', ')}`);
+        if (!quiet) warn(`could not remove the cgroup ${failures.map(([folder, outcome]) => `${folder} (${outcome})`).join(', ')}`);
         return;
       }
       if (waited > patienceMs) for (const pid of this.processes()) killQuietly(pid);
@@ -255,7 +259,26 @@ function killQuietly(pid: number): void {
 export function createCgroup(name: string): Cgroup {
   const cgroup = new Cgroup(cgroupLayout(), name);
   if (cgroup.layout.version === 2) enableControllers(cgroup.layout.mountPoint);
-  for (const folder of cgroup.folders) mkdirCgroup(folder);
+  const created: string[] = [];
+  try {
+    for (const folder of cgroup.folders) {
+      if (existsSync(folder)) {
+        // A container with this --id is running: two containers must never share (and remove) one cgroup.
+        if (cgroup.processes().length > 0) {
+          throw new WorkshopError(
+            `a container with the id "${name}" is already running (its cgroup ${folder} has processes)`,
+            'Give this one another --id, or leave --id out: each run then gets a unique one.',
+          );
+        }
+        continue; // an empty leftover of a killed run with this --id: reuse it
+      }
+      mkdirCgroup(folder);
+      created.push(folder);
+    }
+  } catch (error) {
+    for (const folder of created.reverse()) rmdirCgroup(folder); // all or nothing
+    throw error;
+  }
   return cgroup;
 }
 
@@ -275,7 +298,10 @@ export function enableControllers(mountPoint: string, controllers: readonly stri
   }
 }
 
-/** Remove the cgroups of runs that were killed before they could clean up (their runtime pid is gone). */
+/**
+ * Remove the cgroups of runs that were killed before they could clean up: their
+ * runtime is gone (cfs-<pid>-…), or the checker that started them (cfs-check-<pid>-…).
+ */
 export async function removeStaleCgroups(layout: CgroupLayout = cgroupLayout()): Promise<void> {
   const parents = layout.version === 2 ? [layout.mountPoint] : [layout.pids, layout.memory];
   const stale = new Set<string>();
@@ -289,7 +315,7 @@ export async function removeStaleCgroups(layout: CgroupLayout = cgroupLayout()):
     for (const name of names) if (isStale(name)) stale.add(name);
   }
   for (const name of stale) {
-    traceNote(`stale cgroup ${name}: its runtime is gone`);
+    traceNote(`stale cgroup ${name}: the process that made it is gone`);
     await new Cgroup(layout, name).remove(100, true); // quietly: it may be another user's
   }
 }

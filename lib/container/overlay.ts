@@ -14,7 +14,8 @@
 // the folders of runs that were killed (lib/container/stale.ts).
 import { chmodSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { WorkshopError, warn } from '../kernel/errors.js';
 import { isStale } from './stale.js';
 import { traceNote } from '../kernel/trace.js';
 
@@ -50,20 +51,87 @@ export function layersOf(id: string): Layers {
   return { dir, upper: join(dir, 'upper'), work: join(dir, 'work'), merged: join(dir, 'merged') };
 }
 
-/** The overlay mount's options: `lowerdir=...,upperdir=...,workdir=...`. */
+/**
+ * The overlay mount's options: `lowerdir=...,upperdir=...,workdir=...`.
+ * overlayfs splits them at "," and lowerdir at ":": in a path, those (and
+ * "\\" itself) are written with a backslash before them.
+ */
 export function overlayOptions(lower: string, layers: Layers): string {
-  return `lowerdir=${lower},upperdir=${layers.upper},workdir=${layers.work}`;
+  const escape = (path: string): string => path.replace(/[\\,:]/g, (character) => `\\${character}`);
+  const options = `lowerdir=${escape(lower)},upperdir=${escape(layers.upper)},workdir=${escape(layers.work)}`;
+  // mount(2) reads at most one page of options.
+  if (Buffer.byteLength(options) >= 4096) {
+    throw new WorkshopError(
+      `the overlay's options are ${Buffer.byteLength(options)} bytes long: mount(2) takes at most 4095`,
+      'Use a shorter --rootfs path (or a shorter TMPDIR): the folders of the overlay are named in its options.',
+    );
+  }
+  return options;
 }
 
-/** Create the (empty) layer folders of container `id`. */
+/** Create the (empty) layer folders of container `id`: all of them, or none. */
 export function createLayers(id: string): Layers {
-  // Shared by every user, like /tmp itself: anyone may add a folder, only its owner may remove it.
-  if (mkdirSync(LAYERS_PARENT, { recursive: true }) !== undefined) chmodSync(LAYERS_PARENT, 0o1777);
   const layers = layersOf(id);
-  mkdirSync(layers.dir, { mode: 0o700 });
-  for (const folder of [layers.upper, layers.work, layers.merged]) mkdirSync(folder);
+  try {
+    makeLayersParent();
+  } catch (error) {
+    throw layersError(error, LAYERS_PARENT, id);
+  }
+  try {
+    mkdirSync(layers.dir, { mode: 0o700 });
+  } catch (error) {
+    throw layersError(error, layers.dir, id);
+  }
+  try {
+    for (const folder of [layers.upper, layers.work, layers.merged]) mkdirSync(folder);
+  } catch (error) {
+    rmSync(layers.dir, { recursive: true, force: true });
+    throw layersError(error, layers.dir, id);
+  }
   traceNote(`mkdir ${layers.dir}/{upper,work,merged}`);
   return layers;
+}
+
+/**
+ * The folder of every container's layers, shared by every user like /tmp
+ * itself: anyone may add a folder, only its owner may remove it. Created
+ * without `recursive` (which loops forever under /proc): its parent must exist.
+ */
+function makeLayersParent(): void {
+  try {
+    mkdirSync(LAYERS_PARENT);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw error;
+  }
+  chmodSync(LAYERS_PARENT, 0o1777);
+}
+
+/** What a failed mkdir of the layers means, and what to do. */
+function layersError(error: unknown, path: string, id: string): WorkshopError {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  const failed = `creating the container's layer folders (${path}) failed: ${code || (error as Error).message}`;
+  const temp = `the temporary folder ${dirname(LAYERS_PARENT)} (from TMPDIR)`;
+  switch (code) {
+    case 'EEXIST':
+      return new WorkshopError(
+        `${failed}: a container with the id "${id}" is running, or a run with this --id was killed`,
+        `Give this one another --id (or leave --id out). If no container "${id}" runs, remove the folder: rm -r ${path}`,
+      );
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new WorkshopError(`${failed}: no space (or no free inodes) left there`, `Free some space (df -h ${dirname(path)}; df -i ${dirname(path)}), or set TMPDIR to a folder with room.`);
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return new WorkshopError(`${failed}: ${temp} is not a folder on disk`, 'Set TMPDIR to an existing folder (e.g. TMPDIR=/tmp), or unset it.');
+    case 'EROFS':
+      return new WorkshopError(`${failed}: ${temp} is read-only`, 'Set TMPDIR to a writable folder (e.g. TMPDIR=/tmp).');
+    case 'EACCES':
+    case 'EPERM':
+      return new WorkshopError(`${failed}: this user may not write there`, 'Set TMPDIR to a folder of yours, or check its permissions (ls -ld).');
+    default:
+      return new WorkshopError(failed, '`npm run doctor` checks what this machine offers for overlays.');
+  }
 }
 
 /**
@@ -77,11 +145,11 @@ export function removeLayers(id: string): void {
     rmSync(dir, { recursive: true, force: true });
     traceNote(`rm -r ${dir}`);
   } catch (error) {
-    process.emitWarning(`could not remove ${dir}: ${(error as Error).message}`);
+    warn(`could not remove ${dir}: ${(error as Error).message}`);
   }
 }
 
-/** Remove the folders of runs that were killed before they could clean up (their runtime pid is gone). */
+/** Remove the folders of runs that were killed before they could clean up (the process that made them is gone). */
 export function removeStaleLayers(): void {
   let ids: string[] = [];
   try {

@@ -8,88 +8,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, relative } from 'node:path';
 import { PR_SET_PDEATHSIG } from '../kernel/constants.js';
 import { EXIT, WorkshopError, reportError } from '../kernel/errors.js';
 import { prctl } from '../kernel/libc.js';
-import { DEFAULT_ROOTFS, REPO_ROOT } from '../paths.js';
+import { REPO_ROOT } from '../paths.js';
 import { traceNote } from '../kernel/trace.js';
+import { USAGE, parseContainer, type Container } from './options.js';
 
-/** Everything a step needs to know about the container it runs. */
-export interface Container {
-  /** The command to run inside, e.g. ["sh", "-c", "echo $$"]. */
-  command: string[];
-  /** The hostname inside (from step 2 on). */
-  hostname: string;
-  /** Absolute path of the root filesystem (from step 4 on). */
-  rootfs: string;
-  /** A name unique on this machine, for per-container resources (cgroups, overlay folders). */
-  id: string;
-  /** cgroup limits (from step 5 on). */
-  pidsMax: number;
-  memory: string;
-}
+// Reading and checking the options is lib/container/options.ts.
+export { INTERACTIVE_SHELL, parseContainer, type Container } from './options.js';
 
 export interface Runtime {
   /** Runs on the host: prepares, spawns the child, waits for it; returns the exit status. */
   parent(container: Container): Promise<number>;
   /** Runs in the new namespaces: sets them up and execs the command. Never returns. */
   child(container: Container): never;
-}
-
-const DEFAULTS = {
-  hostname: 'container',
-  rootfs: DEFAULT_ROOTFS,
-  pidsMax: 64,
-  memory: '256M',
-};
-
-/**
- * With no command: an interactive shell. bash when the container has it
- * (dash, as PID 1, fails on exit restoring a terminal process group it cannot
- * see from inside the PID namespace), with a prompt naming the host.
- */
-export const INTERACTIVE_SHELL = ['sh', '-c', 'command -v bash >/dev/null || exec sh; export PS1="\\h:\\w# "; exec bash --norc'];
-
-const USAGE = `usage: <step>.ts run [--hostname NAME] [--rootfs DIR] [--pids-max N] [--memory SIZE] [--trace] [--debug] [--] [cmd args...]`;
-
-/** Parse `[options] [--] cmd args...`; options stop at the first word that is not one. */
-export function parseContainer(args: readonly string[]): Container {
-  const container: Container = { command: [], id: '', ...DEFAULTS };
-  let index = 0;
-  const value = (flag: string): string => {
-    const next = args[++index];
-    if (next === undefined) throw new WorkshopError(`${flag} needs a value`, USAGE, EXIT.usage);
-    return next;
-  };
-  for (; index < args.length; index++) {
-    const arg = args[index];
-    if (arg === '--') {
-      index++;
-      break;
-    } else if (arg === '--hostname') container.hostname = value(arg);
-    else if (arg === '--rootfs') container.rootfs = resolve(value(arg));
-    else if (arg === '--pids-max') container.pidsMax = parsePositive(arg, value(arg));
-    else if (arg === '--memory') container.memory = value(arg);
-    else if (arg === '--id') container.id = value(arg);
-    else if (arg === '--trace') process.env.TRACE = '1';
-    else if (arg === '--debug') process.env.CFS_DEBUG = '1';
-    else if (arg.startsWith('--')) throw new WorkshopError(`unknown option ${arg}`, USAGE, EXIT.usage);
-    else break;
-  }
-  container.command = args.slice(index);
-  if (container.command.length === 0) container.command = INTERACTIVE_SHELL;
-  if (container.command[0] === '') throw new WorkshopError('the command is empty.', USAGE, EXIT.usage);
-  if (container.id === '') container.id = `cfs-${process.pid}-${Math.random().toString(16).slice(2, 6)}`;
-  return container;
-}
-
-function parsePositive(flag: string, text: string): number {
-  const number = Number(text);
-  if (!Number.isInteger(number) || number <= 0) {
-    throw new WorkshopError(`${flag} must be a positive whole number, not "${text}"`, USAGE, EXIT.usage);
-  }
-  return number;
 }
 
 /** The child's command line: the resolved container, so both sides agree. */

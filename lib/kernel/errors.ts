@@ -134,3 +134,11 @@ export function reportError(error: unknown): number {
   writeSync(2, lines.join('\n') + '\n');
   return exitCode;
 }
+
+/**
+ * A warning that must not get lost: written to stderr at once. (process.emitWarning
+ * prints on a later tick, after a process.exit() that follows has already ended the process.)
+ */
+export function warn(message: string): void {
+  writeSync(2, chalk.yellow(`● ${message}\n`));
+}
