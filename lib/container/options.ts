@@ -169,23 +169,26 @@ function contains(folder: string, path: string): boolean {
 }
 
 /**
- * --rootfs: never the host's own root, nor a folder that holds the repository
- * or the user's current folder: the container would see and change them.
+ * What is wrong with using `path` as a root filesystem: it is the host's own
+ * root, or holds the repository or the user's current folder (a container
+ * would see and change them; a rootfs import would replace them); undefined if nothing.
  */
+export function hostFolderProblem(path: string): string | undefined {
+  const target = real(resolve(path));
+  if (target === '/') return "is the host's own root folder: the container would see, and could change, every file of this machine";
+  for (const [folder, name] of [[REPO_ROOT, 'the workshop repository'], ...userFolders().map((f) => [f, 'your current folder'])] as const) {
+    if (contains(target, real(folder))) return `contains ${name} (${folder}): the container could change files it must not`;
+  }
+  return undefined;
+}
+
+/** --rootfs: a folder of its own (see hostFolderProblem), as an absolute path. */
 export function checkRootfsPath(path: string, what = `--rootfs ${shown(path)}`): string {
   const example = 'Point --rootfs at a root filesystem of its own, e.g. --rootfs rootfs (npm run rootfs builds it).';
   if (path === '') throw badValue('--rootfs is empty.', example);
-  const absolute = resolve(path);
-  const target = real(absolute);
-  if (target === '/') {
-    throw badValue(`${what} is the host's own root folder: the container would see, and could change, every file of this machine.`, example);
-  }
-  for (const [folder, name] of [[REPO_ROOT, 'the workshop repository'], ...userFolders().map((f) => [f, 'your current folder'])] as const) {
-    if (contains(target, real(folder))) {
-      throw badValue(`${what} contains ${name} (${folder}): the container could change files it must not.`, example);
-    }
-  }
-  return absolute;
+  const problem = hostFolderProblem(path);
+  if (problem) throw badValue(`${what} ${problem}.`, example);
+  return resolve(path);
 }
 
 /** What the runtime adds to the command when it re-spawns itself (node, its flags, the bundle, the options). */
