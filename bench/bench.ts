@@ -1,11 +1,19 @@
 // npm run bench [-- --rounds N] [--json] [--quick]
+// npm run bench -- --import FILE.tar.gz [--rounds N]
 //
 // Container start-to-exit latency for `true`, per step, next to baselines
 // measured in the same run: the machine is noisy, so only ratios measured
 // side by side mean something. Cases are interleaved round by round, and each
 // is reported as median and spread (min–max), and as a ratio to `node -e 0`.
+//
+// With --import: `npm run rootfs -- --from FILE` next to `tar -xzf FILE`, time
+// and peak memory (the largest resident size of any process of the command).
 import chalk from 'chalk';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { compile } from '../workshop/compile.mjs';
 import { REPO_ROOT } from '../lib/paths.js';
 import { STEPS, solutionFile } from '../workshop/steps.js';
@@ -90,7 +98,81 @@ async function bench(): Promise<void> {
   }
 }
 
-bench().catch((error: unknown) => {
+/** Run `command`, polling the peak resident size (VmHWM) of it and its children: wall ms and peak bytes. */
+async function measure(command: string[]): Promise<{ ms: number; peakBytes: number }> {
+  const started = process.hrtime.bigint();
+  const child = spawn(command[0]!, command.slice(1), { cwd: REPO_ROOT, stdio: 'ignore' });
+  const peaks = new Map<number, number>();
+  let done = false;
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  void exited.then(() => (done = true));
+  while (!done) {
+    for (const pid of [child.pid!, ...descendants(child.pid!)]) {
+      const kib = /^VmHWM:\s+(\d+)/m.exec(readIfAlive(`/proc/${pid}/status`))?.[1];
+      if (kib) peaks.set(pid, Math.max(peaks.get(pid) ?? 0, Number(kib) * 1024));
+    }
+    await sleep(20);
+  }
+  const code = await exited;
+  if (code !== 0) throw new Error(`${command.join(' ')} exited ${code}`);
+  return { ms: Number(process.hrtime.bigint() - started) / 1e6, peakBytes: Math.max(...peaks.values()) };
+}
+
+function readIfAlive(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The processes started by `pid`, and theirs (/proc/PID/task/TID/children). */
+function descendants(pid: number): number[] {
+  const children = readIfAlive(`/proc/${pid}/task/${pid}/children`).split(' ').filter(Boolean).map(Number);
+  return children.flatMap((child) => [child, ...descendants(child)]);
+}
+
+/** `npm run rootfs -- --from FILE` next to `tar -xzf FILE`, interleaved round by round. */
+async function benchImport(file: string): Promise<void> {
+  const scratch = mkdtempSync(join(tmpdir(), 'cfs-bench-import-'));
+  const results = { tar: [] as { ms: number; peakBytes: number }[], ours: [] as { ms: number; peakBytes: number }[] };
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const into = join(scratch, `tar-${round}`);
+      spawnSync('mkdir', [into]);
+      results.tar.push(await measure(['tar', '-xzf', file, '-C', into]));
+      rmSync(into, { recursive: true, force: true });
+      const target = join(scratch, `ours-${round}`);
+      results.ours.push(await measure([node, 'cli/launch.mjs', 'cli/rootfs.ts', '--from', file, '--target', target, '--keep-setuid']));
+      rmSync(target, { recursive: true, force: true });
+      if (!process.argv.includes('--json')) process.stderr.write(chalk.dim(`\rround ${round + 1}/${rounds}`));
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  if (!process.argv.includes('--json')) process.stderr.write('\r' + ' '.repeat(20) + '\r');
+  const row = (name: string, samples: { ms: number; peakBytes: number }[]) => ({
+    name,
+    medianMs: median(samples.map((sample) => sample.ms)),
+    minMs: Math.min(...samples.map((sample) => sample.ms)),
+    maxMs: Math.max(...samples.map((sample) => sample.ms)),
+    peakMiB: Math.max(...samples.map((sample) => sample.peakBytes)) / 1024 ** 2,
+  });
+  const rows = [row(`tar -xzf ${file}`, results.tar), row(`npm run rootfs -- --from ${file} (--keep-setuid)`, results.ours)];
+  if (process.argv.includes('--json')) {
+    console.log(JSON.stringify({ rounds, rows, ratio: rows[1]!.medianMs / rows[0]!.medianMs }, null, 2));
+    return;
+  }
+  const width = Math.max(...rows.map((r) => r.name.length));
+  console.log(chalk.bold(`${'case'.padEnd(width)}   median      spread (min–max)    peak memory`));
+  for (const r of rows) {
+    console.log(`${r.name.padEnd(width)}  ${`${r.medianMs.toFixed(0)} ms`.padStart(8)}   ${`${r.minMs.toFixed(0)}–${r.maxMs.toFixed(0)} ms`.padEnd(18)}  ${r.peakMiB.toFixed(1).padStart(7)} MiB`);
+  }
+  console.log(`import time / tar -xzf time: ${(rows[1]!.medianMs / rows[0]!.medianMs).toFixed(2)}× (${rounds} rounds)`);
+}
+
+const importIndex = process.argv.indexOf('--import');
+(importIndex === -1 ? bench() : benchImport(process.argv[importIndex + 1] ?? '')).catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });

@@ -7,6 +7,7 @@ import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
 import { compile } from './compile.mjs';
 import { REPO_ROOT } from '../lib/paths.js';
 import { inUserNamespace } from '../lib/host/privileges.js';
+import { threadsOfOneThreadedProgram } from '../lib/host/machine.js';
 import { STEPS, exerciseFile, solutionFile, type Step } from './steps.js';
 
 /** Which runtime files the checks run against: the reference, or the participant's. */
@@ -80,7 +81,7 @@ export async function runContainer(step: Step, target: Target, command: string[]
       cwd: REPO_ROOT,
       env: { ...process.env, TRACE: '', FORCE_COLOR: '0', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 30_000,
+      timeout: options.timeoutMs ?? 30_000 * slowness(),
       killSignal: 'SIGKILL',
     });
     let stdout = '';
@@ -106,19 +107,43 @@ export function lines(text: string): string[] {
   return text.split('\n').filter((line, index, all) => !(index === all.length - 1 && line === ''));
 }
 
-/** Host pids of the processes whose command line is exactly `argv`. */
+/** Host pids of the processes whose command line is exactly `argv` (run natively or by an emulator). */
 export function hostProcesses(argv: string[]): number[] {
-  const wanted = argv.join('\0') + '\0';
   return readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))
     .filter((pid) => {
       try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === wanted;
+        return commandLineIs(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), argv);
       } catch {
         return false; // exited meanwhile
       }
     })
     .map(Number);
+}
+
+/**
+ * Is `cmdline` (as in /proc/PID/cmdline: NUL-separated) the command `argv`? A
+ * program run by an emulator through binfmt_misc (qemu-user) shows the
+ * emulator and the program's path first:
+ *   /usr/libexec/qemu-binfmt/aarch64-binfmt-P\0/usr/bin/sleep\0sleep\0600\0
+ */
+export function commandLineIs(cmdline: string, argv: readonly string[]): boolean {
+  const wanted = argv.join('\0') + '\0';
+  if (cmdline === wanted) return true;
+  const [emulator, program, ...rest] = cmdline.split('\0');
+  return /qemu|binfmt/.test(emulator ?? '') && program !== undefined && rest.join('\0') === wanted;
+}
+
+let measuredSlowness: number | undefined;
+
+/**
+ * How many times slower than a real machine this one runs programs: CFS_SLOWNESS
+ * when set, 20 under an emulator (qemu-user), else 1. Waits are multiplied by it.
+ */
+export function slowness(): number {
+  if (process.env.CFS_SLOWNESS) return Number(process.env.CFS_SLOWNESS) || 1;
+  measuredSlowness ??= threadsOfOneThreadedProgram() > 1 ? 20 : 1;
+  return measuredSlowness;
 }
 
 /** Poll `condition` every 20 ms; false if it is still false after `timeoutMs`. */

@@ -1,6 +1,6 @@
 // Root, or a user namespace: what lets this user create containers.
 import { spawnSync } from 'node:child_process';
-import { readIfExists, unshareVersion } from './machine.js';
+import { multithreadedCause, readIfExists, threadsOfOneThreadedProgram, unshareVersion } from './machine.js';
 
 function sysctl(path: string): string | undefined {
   return readIfExists(path)?.trim();
@@ -26,7 +26,11 @@ export function userNamespacesWork(): boolean {
  * (one paragraph); undefined when nothing is in the way.
  */
 export function userNamespaceBlocker(): string | undefined {
-  if (userNamespacesWork()) return undefined;
+  const [program, ...args] = inUserNamespace(['true']);
+  const probe = spawnSync(program!, args, { encoding: 'utf8' });
+  if (probe.status === 0) return undefined;
+  const emulated = multithreadedCause(probe.stderr, threadsOfOneThreadedProgram());
+  if (emulated) return `User namespaces cannot be created here: ${emulated}`;
   const options = 'Run as root (sudo npm run step N) or allow unprivileged user namespaces';
   if (unshareVersion() === undefined) {
     return `${options}: util-linux's \`unshare\` command is missing (install the util-linux package).`;
