@@ -40,15 +40,16 @@ describe('container ids and leftovers of killed runs', () => {
 });
 
 describe('--memory sizes', () => {
-  test('bytes, K, M and G (powers of 1024), any case', () => {
+  test('bytes, K, M, G and T (powers of 1024), any case', () => {
     assert.equal(parseSize('4096'), 4096);
+    assert.equal(parseSize('2T'), 2 * 1024 ** 4);
     assert.equal(parseSize('512K'), 512 * 1024);
     assert.equal(parseSize('256M'), 256 * 1024 ** 2);
     assert.equal(parseSize('1g'), 1024 ** 3);
     assert.equal(parseSize('64MiB'), 64 * 1024 ** 2);
   });
   test('anything else is a usage error (exit 2) that shows the format', () => {
-    for (const bad of ['', 'lots', '-1M', '1.5G', '12T']) {
+    for (const bad of ['', 'lots', '-1M', '1.5G', '12P', ' 64M']) {
       assert.throws(() => parseSize(bad), (error: Error & { exitCode?: number }) => error.exitCode === 2 && /like 64M/.test(error.message));
     }
   });

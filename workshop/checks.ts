@@ -350,7 +350,7 @@ export const CHECKS: Check[] = [
     step: 5,
     name: "no cgroup is left behind, nor one of a killed run",
     hint:
-      'After spawnChild() resolves, `await cgroup.remove()`; before creating the cgroup, `await removeStaleCgroups()` ' +
+      'Remove the cgroup in a `finally` after spawnChild(): `try { ... return await spawnChild(container); } finally { await cgroup.remove(); }`; before creating it, `await removeStaleCgroups()` ' +
       'removes those whose runtime pid (cfs-<pid>-…) no longer exists.',
     async run({ run }) {
       const layout = cgroupLayout();
@@ -436,7 +436,7 @@ export const CHECKS: Check[] = [
     step: 6,
     name: 'no overlay folder is left behind, nor one of a killed run',
     hint:
-      'removeLayers(container.id) after the child exits; removeStaleLayers() before createLayers() removes the folders ' +
+      'removeLayers(container.id) in a `finally` once the child has exited (whatever happened); removeStaleLayers() before createLayers() removes the folders ' +
       'whose runtime pid (cfs-<pid>-…) no longer exists.',
     async run({ run }) {
       const stale = layersOf(`cfs-${deadPid()}-${randomBytes(2).toString('hex')}`);
