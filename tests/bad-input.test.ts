@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Cgroup, cgroupLayout } from '../lib/container/cgroups.js';
 import { argumentSpace } from '../lib/container/options.js';
-import { layersOf } from '../lib/container/overlay.js';
+import { LAYERS_PARENT, layersOf } from '../lib/container/overlay.js';
 import { DEFAULT_ROOTFS, REPO_ROOT } from '../lib/paths.js';
 import { compile } from '../workshop/compile.mjs';
 import { runContainer, runtimeFile, stepNumbered, type RunResult } from '../workshop/harness.js';
@@ -57,7 +57,6 @@ before(() => {
   symlinkSync(DEFAULT_ROOTFS, at('root,fs:with-commas'));
   mkdirSync(at('temp,with:colons'));
   mkdirSync(at('outer/inner'), { recursive: true });
-  mkdirSync(at('full'));
 });
 
 interface Row {
@@ -67,7 +66,7 @@ interface Row {
   /** The runtime's arguments after `run`; `token` makes ids, paths and commands unique to this row. */
   args: (token: string) => string[];
   env?: (token: string) => NodeJS.ProcessEnv;
-  /** Run it in a private mount namespace where `at('full')` is a tmpfs with no free inode, as TMPDIR. */
+  /** Run it in a private mount namespace where the folder of the layers is a tmpfs with no free inode. */
   noInodes?: true;
   status: number;
   /** What the error says (stderr), or what the command prints (stdout) when it works. */
@@ -137,7 +136,7 @@ const ROWS: Row[] = [
   setup("a rootfs whose /dev is a symlink to the host's", ['--rootfs', at('dev-symlink')], /it has no \/dev folder to mount onto/, 8),
   // The temporary folder, where the layers go: a setup failure after the cgroup exists.
   { input: 'TMPDIR=/proc/self', step: 6, args: withOptions(), env: () => ({ TMPDIR: '/proc/self' }), status: 125, says: /the temporary folder \/proc\/self \(from TMPDIR\) is not a folder on disk/ },
-  { input: 'a TMPDIR without free inodes', step: 8, args: withOptions(), noInodes: true, status: 125, says: /failed: ENOSPC: no space \(or no free inodes\) left there/ },
+  { input: 'a layers folder without free inodes', step: 8, args: withOptions(), noInodes: true, status: 125, says: /failed: ENOSPC: no space \(or no free inodes\) left there/ },
   // The command itself: after everything was set up.
   { input: 'a command not in the rootfs', step: 8, args: (token) => ['--id', `bad-${token}`, 'no-such-command', token], status: 127, says: /execvp\("no-such-command", .*\) failed: ENOENT[\s\S]*not found in the container/ },
   { input: 'a command that is not executable', step: 8, args: (token) => ['--id', `bad-${token}`, '/etc/os-release', token], status: 126, says: /failed: EACCES/ },
@@ -159,10 +158,10 @@ async function runRow(row: Row, token: string): Promise<RunResult> {
     return runContainer(step, 'solutions', [], { options: args, env, omitSeparator: true });
   }
   const bundle = await compile(runtimeFile(step, 'solutions'));
-  const full = at('full');
+  if (!existsSync(LAYERS_PARENT)) assert.equal((await runContainer(step, 'solutions', ['true'])).status, 0); // the runtime makes the mount point
   // A tmpfs whose only inode is its root: the first mkdir in it fails with ENOSPC. The mount lives and dies with the namespace.
-  const script = `mount -t tmpfs -o nr_inodes=1,size=64k,mode=1777 none "$1" && shift && exec "$@"`;
-  return spawnCollect('unshare', ['--mount', 'sh', '-c', script, 'sh', full, process.execPath, bundle, 'run', ...args], { TMPDIR: full });
+  const script = `mount -t tmpfs -o nr_inodes=1,size=64k,mode=0700 none "$1" && shift && exec "$@"`;
+  return spawnCollect('unshare', ['--mount', 'sh', '-c', script, 'sh', LAYERS_PARENT, process.execPath, bundle, 'run', ...args], {});
 }
 
 function spawnCollect(program: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {

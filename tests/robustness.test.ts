@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { compile } from '../workshop/compile.mjs';
@@ -85,6 +86,17 @@ describe('nothing leaks to the host', { timeout: TEST_TIMEOUT }, () => {
     await exited(runtime);
     await waitUntil(() => hostProcesses(sleeper).length === 0, 'the container to be gone', 5_000);
     assert.equal(hostMounts(), mountsBefore);
+  });
+
+  test('a cleanup that fails says so before the runtime exits', () => {
+    const root = mkdtempSync(`${tmpdir()}/cfs-cleanup-warning-`);
+    try {
+      const run = spawnSync(process.execPath, ['--import', 'tsx', `${REPO_ROOT}/tests/fixtures/cleanup-warning.ts`, root], { encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(run.stderr, /● could not remove the cgroup .*containers-from-scratch\/c1 \(ENOTEMPTY\)/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test("a killed check's cgroup and layer folders (cfs-check-<its pid>-…) go with the next run", async () => {
