@@ -27,6 +27,7 @@ export function openArchive(file: string): Archive {
   if (stat.isDirectory()) {
     throw new WorkshopError(`--from ${file} is a folder, not an archive`, 'To use a folder as it is, pass it to the runtime instead: npm run step N -- --rootfs DIR.', EXIT.usage);
   }
+  if (!stat.isFile()) throw new WorkshopError(`--from ${file} is not a regular file`, 'Save the archive to a file first (e.g. docker export CONTAINER > rootfs.tar).', EXIT.usage);
   const start = firstBytes(file);
   if (start.length === 0) throw new WorkshopError(`--from ${file} is empty`, 'Download it again: a complete archive is several MB.', EXIT.usage);
   const other = UNSUPPORTED.find(({ magic }) => magic.every((byte, index) => start[index] === byte));

@@ -88,7 +88,7 @@ export async function importTarball(file: string, target: string, options: Impor
         'To keep them, import into a folder only you can enter (mkdir -m 700 DIR; --target DIR/rootfs), or pass --keep-setuid.',
     );
   }
-  if (report.skipped.length > 0) log(`skipped ${report.skipped.length} device nodes and FIFOs (the runtime makes /dev): ${report.skipped.slice(0, 4).join(', ')}${report.skipped.length > 4 ? ', …' : ''}`);
+  if (report.skipped.length > 0) log(`skipped ${report.skipped.length} (device nodes and FIFOs: the runtime makes /dev): ${report.skipped.slice(0, 4).join(', ')}${report.skipped.length > 4 ? ', …' : ''}`);
   log(`${target}: ${report.files} files, ${report.hardlinks} hard links, ${report.dirs} folders, ${report.symlinks} symlinks, ${formatBytes(report.bytes)}`);
   return { ...report, target, ownersKept, privilegesKept };
 }

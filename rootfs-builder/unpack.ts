@@ -84,7 +84,8 @@ class Unpacker {
   /** Folder metadata applied at the end: adding files changes a folder's mtime, and a read-only mode would block them. */
   private readonly dirs = new Map<string, { mode: number; mtime: number }>();
   private readonly raw = new RawPaxRecords();
-  private readonly extract = tarExtract();
+  // Archives without the ustar/GNU magic (old v7 tar) are read too: each header still has its checksum.
+  private readonly extract = tarExtract({ allowUnknownFormat: true } as Parameters<typeof tarExtract>[0]);
   /** Where the header after the current entry starts, in the tar stream: for messages. */
   private nextHeader = 0;
   private lastName = '';
@@ -266,10 +267,11 @@ class Unpacker {
 
   private hardlink(entry: Entry): void {
     const linkname = entry.header.linkname ?? '';
+    const relative = insideFolder(linkname, entry.name);
     // link() follows symlinks in the linked file's folders too, so they get the same check.
-    const existing = makeParents(this.into, insideFolder(linkname, entry.name), entry.name, this.knownDirs);
+    const existing = makeParents(this.into, relative, entry.name, this.knownDirs);
     const stat = lstatIfExists(existing);
-    if (!stat || stat.isDirectory()) {
+    if (!stat || stat.isDirectory() || relative === entry.relative) {
       throw new WorkshopError(`hard link "${entry.name}" points to "${linkname}", which is not a file earlier in the archive`, 'The archive is broken.');
     }
     linkSync(existing, this.freshPath(entry));
@@ -288,7 +290,11 @@ class Unpacker {
   private setCapability(path: string, entry: Entry, xattrs: Map<string, Buffer> | undefined): void {
     const value = xattrs?.get(CAPABILITY);
     if (!value) return;
-    if (!this.options.keepPrivileges || !this.options.keepOwners) {
+    if (!this.options.keepOwners) {
+      this.report.skipped.push(`${entry.relative} (its file capabilities: only root can set them)`);
+      return;
+    }
+    if (!this.options.keepPrivileges) {
       this.report.privilegesDropped.push(`${entry.relative} (capabilities)`);
       return;
     }
@@ -318,13 +324,19 @@ class Unpacker {
     );
   }
 
-  /** A full disk, said plainly; other errors as they are. */
+  /** A file system error while writing (a full disk, a name too long…), said plainly; other errors as they are. */
   private diskError(error: unknown): unknown {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOSPC' && code !== 'EDQUOT') return error;
+    if (error instanceof WorkshopError || !code?.startsWith('E')) return error;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      return new WorkshopError(
+        `the disk is full: unpacking ${this.options.source} failed at "${this.lastName}" (${code})`,
+        `Nothing was kept. Free some space (df -h ${this.into}; df -i for inodes), or import elsewhere with --target.`,
+      );
+    }
     return new WorkshopError(
-      `the disk is full: unpacking ${this.options.source} failed at "${this.lastName}" (${code})`,
-      `Nothing was kept. Free some space (df -h ${this.into}; df -i for inodes), or import elsewhere with --target.`,
+      `unpacking ${this.options.source} failed at "${this.lastName}": ${(error as Error).message}`,
+      'Nothing was kept. Check the target folder (permissions, file system); a name the file system refuses means the archive does not fit it.',
     );
   }
 
