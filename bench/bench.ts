@@ -98,10 +98,25 @@ async function bench(): Promise<void> {
   }
 }
 
-/** Run `command`, polling the peak resident size (VmHWM) of it and its children: wall ms and peak bytes. */
-async function measure(command: string[]): Promise<{ ms: number; peakBytes: number }> {
+interface Measure {
+  ms: number;
+  /** CPU time (user + system) of the command and every process it waited for: a figure the machine's load changes less. */
+  cpuMs: number;
+  peakBytes: number;
+}
+
+/**
+ * Run `command` through a shell that, once it is done, prints its own
+ * /proc/PID/stat: fields 16–17 (cutime, cstime) add up the CPU time of every
+ * process it (and they) waited for. Meanwhile, poll the peak resident size
+ * (VmHWM) of each process of the command.
+ */
+async function measure(command: string[]): Promise<Measure> {
   const started = process.hrtime.bigint();
-  const child = spawn(command[0]!, command.slice(1), { cwd: REPO_ROOT, stdio: 'ignore' });
+  const script = '"$@"; status=$?; cat /proc/$$/stat >&3; exit $status';
+  const child = spawn('sh', ['-c', script, 'sh', ...command], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+  let stat = '';
+  (child.stdio[3] as NodeJS.ReadableStream).setEncoding('utf8').on('data', (chunk: string) => (stat += chunk));
   const peaks = new Map<number, number>();
   let done = false;
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -115,8 +130,14 @@ async function measure(command: string[]): Promise<{ ms: number; peakBytes: numb
   }
   const code = await exited;
   if (code !== 0) throw new Error(`${command.join(' ')} exited ${code}`);
-  return { ms: Number(process.hrtime.bigint() - started) / 1e6, peakBytes: Math.max(...peaks.values()) };
+  await sleep(20); // the last of the stat line
+  const fields = stat.replace(/^.*\) /, '').split(' '); // after "pid (comm) ": field 3 is index 0
+  const ticks = Number(fields[16 - 3]) + Number(fields[17 - 3]);
+  return { ms: Number(process.hrtime.bigint() - started) / 1e6, cpuMs: (ticks * 1000) / CLOCK_TICKS, peakBytes: Math.max(...peaks.values()) };
 }
+
+/** sysconf(_SC_CLK_TCK): 100 on Linux. */
+const CLOCK_TICKS = 100;
 
 function readIfAlive(path: string): string {
   try {
@@ -135,7 +156,7 @@ function descendants(pid: number): number[] {
 /** `npm run rootfs -- --from FILE` next to `tar -xzf FILE`, interleaved round by round. */
 async function benchImport(file: string): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'cfs-bench-import-'));
-  const results = { tar: [] as { ms: number; peakBytes: number }[], ours: [] as { ms: number; peakBytes: number }[] };
+  const results = { tar: [] as Measure[], ours: [] as Measure[] };
   try {
     for (let round = 0; round < rounds; round++) {
       const into = join(scratch, `tar-${round}`);
@@ -151,24 +172,29 @@ async function benchImport(file: string): Promise<void> {
     rmSync(scratch, { recursive: true, force: true });
   }
   if (!process.argv.includes('--json')) process.stderr.write('\r' + ' '.repeat(20) + '\r');
-  const row = (name: string, samples: { ms: number; peakBytes: number }[]) => ({
+  const row = (name: string, samples: Measure[]) => ({
     name,
     medianMs: median(samples.map((sample) => sample.ms)),
+    medianCpuMs: median(samples.map((sample) => sample.cpuMs)),
     minMs: Math.min(...samples.map((sample) => sample.ms)),
     maxMs: Math.max(...samples.map((sample) => sample.ms)),
     peakMiB: Math.max(...samples.map((sample) => sample.peakBytes)) / 1024 ** 2,
   });
   const rows = [row(`tar -xzf ${file}`, results.tar), row(`npm run rootfs -- --from ${file} (--keep-setuid)`, results.ours)];
   if (process.argv.includes('--json')) {
-    console.log(JSON.stringify({ rounds, rows, ratio: rows[1]!.medianMs / rows[0]!.medianMs }, null, 2));
+    console.log(JSON.stringify({ rounds, rows, ratio: rows[1]!.medianMs / rows[0]!.medianMs, cpuRatio: rows[1]!.medianCpuMs / rows[0]!.medianCpuMs }, null, 2));
     return;
   }
   const width = Math.max(...rows.map((r) => r.name.length));
-  console.log(chalk.bold(`${'case'.padEnd(width)}   median      spread (min–max)    peak memory`));
+  console.log(chalk.bold(`${'case'.padEnd(width)}   median      spread (min–max)    CPU (median)   peak memory`));
   for (const r of rows) {
-    console.log(`${r.name.padEnd(width)}  ${`${r.medianMs.toFixed(0)} ms`.padStart(8)}   ${`${r.minMs.toFixed(0)}–${r.maxMs.toFixed(0)} ms`.padEnd(18)}  ${r.peakMiB.toFixed(1).padStart(7)} MiB`);
+    console.log(
+      `${r.name.padEnd(width)}  ${`${r.medianMs.toFixed(0)} ms`.padStart(8)}   ${`${r.minMs.toFixed(0)}–${r.maxMs.toFixed(0)} ms`.padEnd(18)}  ${`${r.medianCpuMs.toFixed(0)} ms`.padStart(9)}   ${r.peakMiB.toFixed(1).padStart(7)} MiB`,
+    );
   }
-  console.log(`import time / tar -xzf time: ${(rows[1]!.medianMs / rows[0]!.medianMs).toFixed(2)}× (${rounds} rounds)`);
+  console.log(
+    `import / tar -xzf: ${(rows[1]!.medianMs / rows[0]!.medianMs).toFixed(2)}× the time, ${(rows[1]!.medianCpuMs / rows[0]!.medianCpuMs).toFixed(2)}× the CPU (${rounds} rounds)`,
+  );
 }
 
 const importIndex = process.argv.indexOf('--import');
