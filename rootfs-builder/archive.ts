@@ -3,7 +3,7 @@
 // whatever the file is called. Nothing is read into memory whole.
 import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, type ZlibOptions } from 'node:zlib';
 import { EXIT, WorkshopError } from '../lib/kernel/errors.js';
 
 export interface Archive {
@@ -40,7 +40,8 @@ export function openArchive(file: string): Archive {
   if (!(start[0] === 0x1f && start[1] === 0x8b)) {
     return { tar: input, explain: cannotRead };
   }
-  const gunzip = createGunzip({ chunkSize: 128 * 1024 });
+  // Up to 4 MiB decompressed ahead: zlib works on a thread of its own while this one writes files.
+  const gunzip = createGunzip({ chunkSize: 128 * 1024, readableHighWaterMark: 4 * 1024 * 1024 } as ZlibOptions);
   input.on('error', (error) => gunzip.destroy(cannotRead(error)));
   input.pipe(gunzip);
   return {

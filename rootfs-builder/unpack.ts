@@ -186,21 +186,29 @@ class Unpacker {
     };
   }
 
-  /** The entry's full path, its folders created, any earlier non-folder entry of the same name removed. */
-  private freshPath(entry: Entry): string {
+  /**
+   * Create the entry with `make(path)` (which fails with EEXIST rather than
+   * follow or overwrite anything), its folders created first. An earlier
+   * non-folder entry of the same name is removed (a symlink too, never
+   * followed), and `make` tried again; a folder is never replaced.
+   */
+  private create<T>(entry: Entry, make: (path: string) => T): { path: string; made: T } {
     const path = makeParents(this.into, entry.relative, entry.name, this.knownDirs);
-    const existing = lstatIfExists(path);
-    if (existing?.isDirectory()) throw new WorkshopError(`entry "${entry.name}" would replace a folder`, 'The archive is broken.');
-    if (existing) unlinkSync(path); // a symlink is removed, not followed
-    return path;
+    try {
+      return { path, made: make(path) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    if (lstatIfExists(path)?.isDirectory()) throw new WorkshopError(`entry "${entry.name}" would replace a folder`, 'The archive is broken.');
+    unlinkSync(path);
+    return { path, made: make(path) };
   }
 
   private file(entry: Entry, stream: EntryStream, xattrs: Map<string, Buffer> | undefined, done: () => void, fail: (error: unknown) => void): void {
     const size = entry.header.size ?? 0;
     if (this.report.bytes + size > this.options.maxBytes) throw this.tooBig(entry, size);
-    const path = this.freshPath(entry);
-    // O_EXCL: created here, never an existing file (nor a symlink planted meanwhile); 0600 until complete.
-    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    // O_EXCL: created here, never an existing file nor through a symlink; 0600 until complete.
+    const { path, made: fd } = this.create(entry, (path) => openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
     this.openFd = fd;
     let position = 0;
     let holeAtEnd = false;
@@ -258,8 +266,7 @@ class Unpacker {
   }
 
   private symlink(entry: Entry): void {
-    const path = this.freshPath(entry);
-    symlinkSync(entry.header.linkname ?? '', path); // its target only means something inside the container
+    const { path } = this.create(entry, (path) => symlinkSync(entry.header.linkname ?? '', path)); // its target only means something inside the container
     this.setOwner(() => lchownSync(path, entry.uid, entry.gid));
     lutimesSync(path, entry.mtime, entry.mtime);
     this.report.symlinks++;
@@ -274,7 +281,7 @@ class Unpacker {
     if (!stat || stat.isDirectory() || relative === entry.relative) {
       throw new WorkshopError(`hard link "${entry.name}" points to "${linkname}", which is not a file earlier in the archive`, 'The archive is broken.');
     }
-    linkSync(existing, this.freshPath(entry));
+    this.create(entry, (path) => linkSync(existing, path));
     this.report.hardlinks++;
   }
 
