@@ -144,6 +144,7 @@ class Unpacker {
     this.lastName = header.name;
 
     const entry = this.checked(header, pax);
+    if (this.knownDirs.size > MAX_DIRS) this.knownDirs.clear(); // only a cache: memory stays bounded
     const done = (): void => {
       if (!this.failed) next();
     };
