@@ -161,9 +161,11 @@ async function benchImport(file: string): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       const into = join(scratch, `tar-${round}`);
       spawnSync('mkdir', [into]);
+      spawnSync('sync'); // each starts with no dirty pages of the one before: writeback would slow it down
       results.tar.push(await measure(['tar', '-xzf', file, '-C', into]));
       rmSync(into, { recursive: true, force: true });
       const target = join(scratch, `ours-${round}`);
+      spawnSync('sync');
       results.ours.push(await measure([node, 'cli/launch.mjs', 'cli/rootfs.ts', '--from', file, '--target', target, '--keep-setuid']));
       rmSync(target, { recursive: true, force: true });
       if (!process.argv.includes('--json')) process.stderr.write(chalk.dim(`\rround ${round + 1}/${rounds}`));

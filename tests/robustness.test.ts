@@ -99,6 +99,25 @@ describe('nothing leaks to the host', { timeout: TEST_TIMEOUT }, () => {
     }
   });
 
+  test("a runtime in another PID namespace (sharing the cgroup tree) leaves this one's containers alone", async () => {
+    // A container of this namespace, just created (no process in its cgroup yet): its maker, this process, is alive.
+    const id = `cfs-${process.pid}-${randomBytes(2).toString('hex')}`;
+    const cgroup = new Cgroup(cgroupLayout(), id);
+    for (const folder of cgroup.folders) mkdirSync(folder, { recursive: true });
+    mkdirSync(layersOf(id).upper, { recursive: true });
+    try {
+      const bundle = await compile(runtimeFile(latest, 'solutions'));
+      // There, this process's pid means nothing (or another process): before, that made its cgroup and layers "stale".
+      const run = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, bundle, 'run', 'true'], { encoding: 'utf8', timeout: 60_000 * slowness() });
+      assert.equal(run.status, 0, run.stderr);
+      assert.deepEqual(cgroup.folders.filter((folder) => !readdirSafe(folder)), [], 'the cgroup is still there');
+      assert.equal(readdirSafe(layersOf(id).dir), true, 'the layers are still there');
+    } finally {
+      await cgroup.remove(100, true);
+      rmSync(layersOf(id).dir, { recursive: true, force: true });
+    }
+  });
+
   test("a killed check's cgroup and layer folders (cfs-check-<its pid>-…) go with the next run", async () => {
     const dead = spawnSync('true').pid!;
     const id = `cfs-check-${dead}-${randomBytes(2).toString('hex')}`;

@@ -16,7 +16,7 @@ import { detectCgroups } from '../lib/host/machine.js';
 import { getInterfaceFlags, ifreq } from '../lib/container/net.js';
 import { createLayers, layersOf, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
 import { userNamespacesWork } from '../lib/host/privileges.js';
-import { isStale } from '../lib/container/stale.js';
+import { generatedId, isStale, ownerOf } from '../lib/container/stale.js';
 import { runContainer, stepNumbered } from '../workshop/harness.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -32,6 +32,13 @@ describe('container ids and leftovers of killed runs', () => {
   test('a generated id is stale once its runtime pid is gone', () => {
     assert.equal(isStale(`cfs-${process.pid}-abcd`), false);
     assert.equal(isStale(`cfs-${deadPid()}-abcd`), true);
+  });
+  test('an id made in another PID namespace is never judged by its pid here', () => {
+    assert.equal(ownerOf(`cfs-${deadPid()}-abcd-4026532999`), 'another');
+    assert.equal(isStale(`cfs-${deadPid()}-abcd-4026532999`), false);
+    assert.equal(ownerOf(`cfs-check-${process.pid}-abcd`), 'alive');
+    assert.equal(ownerOf('my-container'), undefined);
+    assert.match(generatedId(), new RegExp(`^cfs-${process.pid}-[0-9a-f]{4}$`), 'in the initial PID namespace, no suffix');
   });
   test('ids given with --id are never stale', () => {
     assert.equal(isStale('my-container'), false);

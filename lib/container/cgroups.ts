@@ -16,13 +16,13 @@
 // Each container gets a cgroup named after its id, under a folder of our own;
 // the next run removes the cgroups of runs that were killed (lib/container/stale.ts).
 import chalk from 'chalk';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT, WorkshopError, warn } from '../kernel/errors.js';
 import { LIMIT_CONTROLLERS, detectCgroups, inInitialUserNamespace } from '../host/machine.js';
 import { shown, sizeInBytes } from './options.js';
-import { isStale } from './stale.js';
+import { FOREIGN_LEFTOVER_AGE_MS, isStale, ownerOf } from './stale.js';
 import { traceNote } from '../kernel/trace.js';
 
 /** The folder, in each hierarchy, that holds the containers' cgroups. */
@@ -301,21 +301,36 @@ export function enableControllers(mountPoint: string, controllers: readonly stri
 /**
  * Remove the cgroups of runs that were killed before they could clean up: their
  * runtime is gone (cfs-<pid>-…), or the checker that started them (cfs-check-<pid>-…).
+ * One made in another PID namespace (whose pid cannot be checked from here) goes
+ * only once it has been empty and untouched for FOREIGN_LEFTOVER_AGE_MS.
  */
 export async function removeStaleCgroups(layout: CgroupLayout = cgroupLayout()): Promise<void> {
   const parents = layout.version === 2 ? [layout.mountPoint] : [layout.pids, layout.memory];
-  const stale = new Set<string>();
+  const names = new Set<string>();
   for (const parent of parents) {
-    let names: string[] = [];
     try {
-      names = readdirSync(join(parent, CGROUP_PARENT));
+      for (const name of readdirSync(join(parent, CGROUP_PARENT))) names.add(name);
     } catch {
-      continue; // no containers-from-scratch folder yet
+      // no containers-from-scratch folder yet
     }
-    for (const name of names) if (isStale(name)) stale.add(name);
   }
-  for (const name of stale) {
-    traceNote(`stale cgroup ${name}: the process that made it is gone`);
-    await new Cgroup(layout, name).remove(100, true); // quietly: it may be another user's
+  for (const name of names) {
+    const cgroup = new Cgroup(layout, name);
+    if (isStale(name)) {
+      traceNote(`stale cgroup ${name}: the process that made it is gone`);
+      await cgroup.remove(100, true); // quietly: it may be another user's
+    } else if (ownerOf(name) === 'another' && cgroup.processes().length === 0 && cgroup.folders.every(untouchedForLong)) {
+      traceNote(`stale cgroup ${name}: made in another PID namespace, empty and untouched for long`);
+      await cgroup.remove(0, true);
+    }
+  }
+}
+
+/** A folder (that exists) last changed more than FOREIGN_LEFTOVER_AGE_MS ago. */
+export function untouchedForLong(folder: string): boolean {
+  try {
+    return Date.now() - statSync(folder).mtimeMs > FOREIGN_LEFTOVER_AGE_MS;
+  } catch {
+    return true; // gone already
   }
 }

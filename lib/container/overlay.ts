@@ -12,11 +12,12 @@
 // the parent creates them before the child starts and removes them after it
 // exits, and with them every write the container made. The next run removes
 // the folders of runs that were killed (lib/container/stale.ts).
-import { chmodSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { WorkshopError, warn } from '../kernel/errors.js';
-import { isStale } from './stale.js';
+import { Cgroup, cgroupLayout, untouchedForLong } from './cgroups.js';
+import { isStale, ownerOf } from './stale.js';
 import { traceNote } from '../kernel/trace.js';
 
 /** statfs(2)'s f_type of an overlay file system (linux/magic.h). */
@@ -149,7 +150,12 @@ export function removeLayers(id: string): void {
   }
 }
 
-/** Remove the folders of runs that were killed before they could clean up (the process that made them is gone). */
+/**
+ * Remove the folders of runs that were killed before they could clean up (the
+ * process that made them is gone). Those made in another PID namespace go only
+ * once no cgroup of that id is left (a running container always has one) and
+ * they have been untouched for long.
+ */
 export function removeStaleLayers(): void {
   let ids: string[] = [];
   try {
@@ -158,12 +164,23 @@ export function removeStaleLayers(): void {
     return; // no container ran yet
   }
   for (const id of ids) {
-    if (!isStale(id)) continue;
-    traceNote(`stale layers ${id}: its runtime is gone`);
+    const dir = layersOf(id).dir;
+    const foreignAndUnused = (): boolean => ownerOf(id) === 'another' && untouchedForLong(dir) && !cgroupExists(id);
+    if (!isStale(id) && !foreignAndUnused()) continue;
+    traceNote(`stale layers ${id}: the process that made them is gone`);
     try {
-      rmSync(layersOf(id).dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
     } catch {
       // another user's (the folder is sticky, like /tmp): theirs to remove
     }
+  }
+}
+
+/** Does a cgroup of container `id` exist (in any hierarchy)? */
+function cgroupExists(id: string): boolean {
+  try {
+    return new Cgroup(cgroupLayout(), id).folders.some((folder) => existsSync(folder));
+  } catch {
+    return false; // no usable cgroups here: steps 6+ would not have run
   }
 }
