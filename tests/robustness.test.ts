@@ -7,7 +7,6 @@
 // on a slow machine the suite fails where it must, and never hangs.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, test } from 'node:test';
@@ -16,13 +15,13 @@ import { compile } from '../workshop/compile.mjs';
 import { Cgroup, cgroupLayout } from '../lib/container/cgroups.js';
 import { multithreadedCause } from '../lib/host/machine.js';
 import { layersOf } from '../lib/container/overlay.js';
+import { idNaming } from '../lib/container/stale.js';
 import { DEFAULT_ROOTFS, REPO_ROOT } from '../lib/paths.js';
 import { STEPS } from '../workshop/steps.js';
 import { commandLineIs, hostProcesses, lines, runContainer, runtimeFile, slowness, stepNumbered } from '../workshop/harness.js';
 import { end, exited, startRuntime, uniqueSleep, waitUntil } from './helpers.js';
 
 const latest = STEPS[STEPS.length - 1]!;
-const step4 = stepNumbered(4);
 /** A test's own limit: past it, node:test cancels it and its `t.after` hooks end what it started. */
 const TEST_TIMEOUT = 60_000 * slowness();
 
@@ -101,7 +100,7 @@ describe('nothing leaks to the host', { timeout: TEST_TIMEOUT }, () => {
 
   test("a runtime in another PID namespace (sharing the cgroup tree) leaves this one's containers alone", async () => {
     // A container of this namespace, just created (no process in its cgroup yet): its maker, this process, is alive.
-    const id = `cfs-${process.pid}-${randomBytes(2).toString('hex')}`;
+    const id = idNaming(process.pid);
     const cgroup = new Cgroup(cgroupLayout(), id);
     for (const folder of cgroup.folders) mkdirSync(folder, { recursive: true });
     mkdirSync(layersOf(id).upper, { recursive: true });
@@ -120,7 +119,7 @@ describe('nothing leaks to the host', { timeout: TEST_TIMEOUT }, () => {
 
   test("a killed check's cgroup and layer folders (cfs-check-<its pid>-…) go with the next run", async () => {
     const dead = spawnSync('true').pid!;
-    const id = `cfs-check-${dead}-${randomBytes(2).toString('hex')}`;
+    const id = idNaming(dead, 'cfs-check');
     const cgroup = new Cgroup(cgroupLayout(), id);
     for (const folder of cgroup.folders) mkdirSync(folder, { recursive: true });
     mkdirSync(layersOf(id).upper, { recursive: true });

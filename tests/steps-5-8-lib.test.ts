@@ -16,7 +16,7 @@ import { detectCgroups } from '../lib/host/machine.js';
 import { getInterfaceFlags, ifreq } from '../lib/container/net.js';
 import { createLayers, layersOf, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
 import { userNamespacesWork } from '../lib/host/privileges.js';
-import { generatedId, isStale, ownerOf } from '../lib/container/stale.js';
+import { generatedId, idNaming, isStale, ownerOf } from '../lib/container/stale.js';
 import { runContainer, stepNumbered } from '../workshop/harness.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -30,15 +30,15 @@ function deadPid(): number {
 
 describe('container ids and leftovers of killed runs', () => {
   test('a generated id is stale once its runtime pid is gone', () => {
-    assert.equal(isStale(`cfs-${process.pid}-abcd`), false);
-    assert.equal(isStale(`cfs-${deadPid()}-abcd`), true);
+    assert.equal(isStale(idNaming(process.pid)), false);
+    assert.equal(isStale(idNaming(deadPid())), true);
   });
   test('an id made in another PID namespace is never judged by its pid here', () => {
     assert.equal(ownerOf(`cfs-${deadPid()}-abcd-4026532999`), 'another');
     assert.equal(isStale(`cfs-${deadPid()}-abcd-4026532999`), false);
-    assert.equal(ownerOf(`cfs-check-${process.pid}-abcd`), 'alive');
+    assert.equal(ownerOf(idNaming(process.pid, 'cfs-check')), 'alive');
     assert.equal(ownerOf('my-container'), undefined);
-    assert.match(generatedId(), new RegExp(`^cfs-${process.pid}-[0-9a-f]{4}$`), 'in the initial PID namespace, no suffix');
+    assert.match(generatedId(), new RegExp(`^cfs-${process.pid}-[0-9a-f]{4}(-\\d+)?$`), 'a suffix only outside the initial PID namespace');
   });
   test('ids given with --id are never stale', () => {
     assert.equal(isStale('my-container'), false);
@@ -130,7 +130,7 @@ describe('cgroups on this machine', () => {
     if (!isRoot || !v2?.writable) return t.skip('needs root and a cgroup2 hierarchy');
     const layout = { version: 2, mountPoint: v2.mountPoint } as const;
     const cgroup = new Cgroup(layout, `cfs-test-${randomBytes(3).toString('hex')}`);
-    const stale = new Cgroup(layout, `cfs-${deadPid()}-${randomBytes(2).toString('hex')}`);
+    const stale = new Cgroup(layout, idNaming(deadPid()));
     for (const folder of [...cgroup.folders, ...stale.folders]) mkdirSync(folder, { recursive: true });
     const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
@@ -173,8 +173,8 @@ describe('overlay layer folders', () => {
     }
   });
   test("a killed run's folders go on the next start; a live one's stay", () => {
-    const stale = layersOf(`cfs-${deadPid()}-${randomBytes(2).toString('hex')}`);
-    const live = layersOf(`cfs-${process.pid}-${randomBytes(2).toString('hex')}`);
+    const stale = layersOf(idNaming(deadPid()));
+    const live = layersOf(idNaming(process.pid));
     mkdirSync(stale.upper, { recursive: true });
     mkdirSync(live.upper, { recursive: true });
     try {

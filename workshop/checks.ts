@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { capabilitiesIn, dangerousCapabilities } from '../lib/container/capabilities.js';
 import { CGROUP_PARENT, Cgroup, cgroupLayout } from '../lib/container/cgroups.js';
 import { layersOf } from '../lib/container/overlay.js';
-import { generatedId } from '../lib/container/stale.js';
+import { generatedId, idNaming } from '../lib/container/stale.js';
 import { DEFAULT_ROOTFS } from '../lib/paths.js';
 import { hostProcesses, lines, runContainer, waitFor, type RunOptions, type RunResult, type Target } from './harness.js';
 import type { Step } from './steps.js';
@@ -354,7 +354,7 @@ export const CHECKS: Check[] = [
       'removes those whose runtime pid (cfs-<pid>-…) no longer exists.',
     async run({ run }) {
       const layout = cgroupLayout();
-      const stale = new Cgroup(layout, `cfs-${deadPid()}-${randomBytes(2).toString('hex')}`);
+      const stale = new Cgroup(layout, idNaming(deadPid()));
       for (const folder of stale.folders) mkdirSync(folder, { recursive: true });
       const id = generatedId('cfs-check');
       try {
@@ -439,7 +439,7 @@ export const CHECKS: Check[] = [
       'removeLayers(container.id) in a `finally` once the child has exited (whatever happened); removeStaleLayers() before createLayers() removes the folders ' +
       'whose runtime pid (cfs-<pid>-…) no longer exists.',
     async run({ run }) {
-      const stale = layersOf(`cfs-${deadPid()}-${randomBytes(2).toString('hex')}`);
+      const stale = layersOf(idNaming(deadPid()));
       mkdirSync(stale.upper, { recursive: true });
       const id = generatedId('cfs-check');
       try {

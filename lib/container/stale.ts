@@ -34,8 +34,13 @@ function pidNamespace(): number {
 
 /** A fresh id naming this process: cfs-<pid>-<hex>, or <prefix>-<pid>-<hex> (then -<PID namespace> outside the initial one). */
 export function generatedId(prefix = 'cfs'): string {
+  return idNaming(process.pid, prefix);
+}
+
+/** A fresh id naming process `pid` of this PID namespace (the checks fake killed runs' leftovers with it). */
+export function idNaming(pid: number, prefix = 'cfs'): string {
   const namespace = pidNamespace();
-  return `${prefix}-${process.pid}-${randomBytes(2).toString('hex')}${namespace === INITIAL_PID_NAMESPACE ? '' : `-${namespace}`}`;
+  return `${prefix}-${pid}-${randomBytes(2).toString('hex')}${namespace === INITIAL_PID_NAMESPACE ? '' : `-${namespace}`}`;
 }
 
 /** True when no process has this pid (EPERM: it exists, as another user's process). */
