@@ -11,7 +11,7 @@ import { CGROUP_PARENT, Cgroup, cgroupLayout } from '../lib/container/cgroups.js
 import { layersOf } from '../lib/container/overlay.js';
 import { generatedId, idNaming } from '../lib/container/stale.js';
 import { DEFAULT_ROOTFS } from '../lib/paths.js';
-import { hostProcesses, lines, runContainer, waitFor, type RunOptions, type RunResult, type Target } from './harness.js';
+import { hostProcesses, lines, runContainer, slowness, waitFor, type RunOptions, type RunResult, type Target } from './harness.js';
 import type { Step } from './steps.js';
 
 export interface Check {
@@ -405,8 +405,9 @@ export const CHECKS: Check[] = [
       const writer = run(['sh', '-c', `echo mine > ${file}; read _`], { options: ['--id', id], holdStdinUntil });
       try {
         // Wait until it is written: in the writer's upper layer (or, without an overlay, in rootfs/).
-        const written = await waitFor(() => existsSync(layersOf(id).upper + file) || existsSync(DEFAULT_ROOTFS + file), 10_000);
-        if (!written) throw new CheckFailure(`the first container to write ${file}`, 'within 10 s', 'nothing written', await writer);
+        const seconds = 10 * slowness();
+        const written = await waitFor(() => existsSync(layersOf(id).upper + file) || existsSync(DEFAULT_ROOTFS + file), seconds * 1000);
+        if (!written) throw new CheckFailure(`the first container to write ${file}`, `within ${seconds} s`, 'nothing written', await writer);
         const reader = await run(['sh', '-c', `test -e ${file} && echo visible || echo hidden`]);
         expectEqual(`${file}, written by another running container, in this one`, 'hidden\n', reader.stdout, reader);
       } finally {
