@@ -1,5 +1,6 @@
 // npm run bench [-- --rounds N] [--json] [--quick]
 // npm run bench -- --kills N
+// npm run bench -- --import FILE.tar.gz [--rounds N]
 //
 // Container start-to-exit latency for `true`, per step, and the time of
 // `npm run check N` for every step (on the solution, type-check included; the
@@ -11,9 +12,15 @@
 // --kills N: kill -9 the runtime N times at a random 0–400 ms of its start,
 // across steps 4, 5, 6 and 8 (and SIGTERM, before it has handlers, N/6 times
 // at 0–80 ms), and count the containers left running: it should be 0.
+// With --import: `npm run rootfs -- --from FILE` next to `tar -xzf FILE`, time
+// and peak memory (the largest resident size of any process of the command).
 import chalk from 'chalk';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { compile } from '../workshop/compile.mjs';
 import { REPO_ROOT } from '../lib/paths.js';
 import { removeStaleCgroups } from '../lib/container/cgroups.js';
@@ -148,8 +155,111 @@ async function kills(tries: number): Promise<void> {
   if (total.survivors > 0) process.exitCode = 1;
 }
 
+interface Measure {
+  ms: number;
+  /** CPU time (user + system) of the command and every process it waited for: a figure the machine's load changes less. */
+  cpuMs: number;
+  peakBytes: number;
+}
+
+/**
+ * Run `command` through a shell that, once it is done, prints its own
+ * /proc/PID/stat: fields 16–17 (cutime, cstime) add up the CPU time of every
+ * process it (and they) waited for. Meanwhile, poll the peak resident size
+ * (VmHWM) of each process of the command.
+ */
+async function measure(command: string[]): Promise<Measure> {
+  const started = process.hrtime.bigint();
+  const script = '"$@"; status=$?; cat /proc/$$/stat >&3; exit $status';
+  const child = spawn('sh', ['-c', script, 'sh', ...command], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+  let stat = '';
+  (child.stdio[3] as NodeJS.ReadableStream).setEncoding('utf8').on('data', (chunk: string) => (stat += chunk));
+  const peaks = new Map<number, number>();
+  let done = false;
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  void exited.then(() => (done = true));
+  while (!done) {
+    for (const pid of [child.pid!, ...descendants(child.pid!)]) {
+      const kib = /^VmHWM:\s+(\d+)/m.exec(readIfAlive(`/proc/${pid}/status`))?.[1];
+      if (kib) peaks.set(pid, Math.max(peaks.get(pid) ?? 0, Number(kib) * 1024));
+    }
+    await sleep(20);
+  }
+  const code = await exited;
+  if (code !== 0) throw new Error(`${command.join(' ')} exited ${code}`);
+  await sleep(20); // the last of the stat line
+  const fields = stat.replace(/^.*\) /, '').split(' '); // after "pid (comm) ": field 3 is index 0
+  const ticks = Number(fields[16 - 3]) + Number(fields[17 - 3]);
+  return { ms: Number(process.hrtime.bigint() - started) / 1e6, cpuMs: (ticks * 1000) / CLOCK_TICKS, peakBytes: Math.max(...peaks.values()) };
+}
+
+/** sysconf(_SC_CLK_TCK): 100 on Linux. */
+const CLOCK_TICKS = 100;
+
+function readIfAlive(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The processes started by `pid`, and theirs (/proc/PID/task/TID/children). */
+function descendants(pid: number): number[] {
+  const children = readIfAlive(`/proc/${pid}/task/${pid}/children`).split(' ').filter(Boolean).map(Number);
+  return children.flatMap((child) => [child, ...descendants(child)]);
+}
+
+/** `npm run rootfs -- --from FILE` next to `tar -xzf FILE`, interleaved round by round. */
+async function benchImport(file: string): Promise<void> {
+  const scratch = mkdtempSync(join(tmpdir(), 'cfs-bench-import-'));
+  const results = { tar: [] as Measure[], ours: [] as Measure[] };
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const into = join(scratch, `tar-${round}`);
+      spawnSync('mkdir', [into]);
+      spawnSync('sync'); // each starts with no dirty pages of the one before: writeback would slow it down
+      results.tar.push(await measure(['tar', '-xzf', file, '-C', into]));
+      rmSync(into, { recursive: true, force: true });
+      const target = join(scratch, `ours-${round}`);
+      spawnSync('sync');
+      results.ours.push(await measure([node, 'cli/launch.mjs', 'cli/rootfs.ts', '--from', file, '--target', target, '--keep-setuid']));
+      rmSync(target, { recursive: true, force: true });
+      if (!process.argv.includes('--json')) process.stderr.write(chalk.dim(`\rround ${round + 1}/${rounds}`));
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  if (!process.argv.includes('--json')) process.stderr.write('\r' + ' '.repeat(20) + '\r');
+  const row = (name: string, samples: Measure[]) => ({
+    name,
+    medianMs: median(samples.map((sample) => sample.ms)),
+    medianCpuMs: median(samples.map((sample) => sample.cpuMs)),
+    minMs: Math.min(...samples.map((sample) => sample.ms)),
+    maxMs: Math.max(...samples.map((sample) => sample.ms)),
+    peakMiB: Math.max(...samples.map((sample) => sample.peakBytes)) / 1024 ** 2,
+  });
+  const rows = [row(`tar -xzf ${file}`, results.tar), row(`npm run rootfs -- --from ${file} (--keep-setuid)`, results.ours)];
+  if (process.argv.includes('--json')) {
+    console.log(JSON.stringify({ rounds, rows, ratio: rows[1]!.medianMs / rows[0]!.medianMs, cpuRatio: rows[1]!.medianCpuMs / rows[0]!.medianCpuMs }, null, 2));
+    return;
+  }
+  const width = Math.max(...rows.map((r) => r.name.length));
+  console.log(chalk.bold(`${'case'.padEnd(width)}   median      spread (min–max)    CPU (median)   peak memory`));
+  for (const r of rows) {
+    console.log(
+      `${r.name.padEnd(width)}  ${`${r.medianMs.toFixed(0)} ms`.padStart(8)}   ${`${r.minMs.toFixed(0)}–${r.maxMs.toFixed(0)} ms`.padEnd(18)}  ${`${r.medianCpuMs.toFixed(0)} ms`.padStart(9)}   ${r.peakMiB.toFixed(1).padStart(7)} MiB`,
+    );
+  }
+  console.log(
+    `import / tar -xzf: ${(rows[1]!.medianMs / rows[0]!.medianMs).toFixed(2)}× the time, ${(rows[1]!.medianCpuMs / rows[0]!.medianCpuMs).toFixed(2)}× the CPU (${rounds} rounds)`,
+  );
+}
+
 const killIndex = process.argv.indexOf('--kills');
-(killIndex === -1 ? bench() : kills(Number(process.argv[killIndex + 1] ?? 200))).catch((error: unknown) => {
+const importIndex = process.argv.indexOf('--import');
+const chosen = killIndex !== -1 ? kills(Number(process.argv[killIndex + 1] ?? 200)) : importIndex !== -1 ? benchImport(process.argv[importIndex + 1] ?? '') : bench();
+chosen.catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });

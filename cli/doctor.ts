@@ -25,10 +25,12 @@ import {
   inInitialUserNamespace,
   kernelAtLeast,
   kernelVersion,
+  multithreadedCause,
   namespaceDisabledReason,
   probeNamespace,
   readIfExists,
   probeOverlay,
+  threadsOfOneThreadedProgram,
   unshareVersion,
   type Cgroups,
   type NamespaceType,
@@ -197,6 +199,7 @@ function checkNamespace(type: NamespaceType, result: ProbeResult, userResult: Pr
   }
   const fix =
     namespaceDisabledReason(type) ??
+    (type === 'user' ? multithreadedCause(result.error, threadsOfOneThreadedProgram()) : undefined) ??
     (isRoot && !hasCapability(CAP_SYS_ADMIN) ? 'Namespaces need CAP_SYS_ADMIN: see privileges above.' : undefined) ??
     'Something outside the kernel forbids it (a container runtime, seccomp or AppArmor): use a Linux VM or a --privileged container.';
   return { name, status, detail: `cannot be created: ${result.error}`, fix: capitalize(fix), blocks };
@@ -302,7 +305,7 @@ function checkDefaultRootfs(): Check {
   const name = 'rootfs';
   try {
     const check = checkRootfs(DEFAULT_ROOTFS);
-    if (check.ok) return { name, status: 'ok', detail: 'rootfs/ has /bin/sh, /proc and /dev' };
+    if (check.ok) return { name, status: 'ok', detail: 'rootfs/ has /bin/sh, /proc, /dev and /sys' };
     if (check.problem === 'it does not exist') {
       return {
         name,

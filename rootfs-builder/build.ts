@@ -7,12 +7,13 @@
 // libraries and the loader: each is copied to the same absolute path inside
 // the rootfs, and the programs go to /bin.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
-import { basename, dirname, join, posix, resolve } from 'node:path';
+import { chmodSync, copyFileSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, join, posix, resolve } from 'node:path';
 import chalk from 'chalk';
 import { WorkshopError } from '../lib/kernel/errors.js';
 import { DEFAULT_ROOTFS } from '../lib/paths.js';
 import { lstatIfExists, makeDirs, makeParents, replaceFile, RUNTIME_DIRS } from './safe-fs.js';
+import { makeStaging, putInPlace, removeStaleStaging } from './staging.js';
 
 export { checkRootfs, type RootfsCheck } from '../lib/container/rootfs.js';
 export { importTarball, type ImportOptions, type ImportReport } from './import.js';
@@ -62,6 +63,8 @@ export function ensureDefaultRootfs(): void {
 
 export interface BuildOptions {
   log?: (line: string) => void;
+  /** Build a new rootfs beside the existing one and replace it once complete (--force). */
+  replace?: boolean;
 }
 
 export interface BuildReport {
@@ -83,13 +86,15 @@ interface Program {
 }
 
 /**
- * Build (or bring up to date) a root filesystem in `target`. A new target is
- * built in a temporary folder beside it, then renamed: nobody ever sees half
- * a rootfs. An existing one is updated in place, copying only changed files.
+ * Build (or bring up to date) a root filesystem in `target`. A new target (or
+ * one being replaced) is built in a folder beside it, then renamed into place:
+ * nobody ever sees half a rootfs. An existing one is updated in place,
+ * copying only changed files.
  */
 export function buildRootfs(target: string, options: BuildOptions = {}): BuildReport {
   const log = options.log ?? (() => {});
   target = resolve(target);
+  removeStaleStaging(target, log);
   const existing = statSync(target, { throwIfNoEntry: false });
   if (existing && !existing.isDirectory()) {
     throw new WorkshopError(`${target} is a file, not a folder`, 'Choose another --target, or remove that file.');
@@ -108,15 +113,14 @@ export function buildRootfs(target: string, options: BuildOptions = {}): BuildRe
     unchanged: 0,
   };
 
-  if (existing) {
+  if (existing && !options.replace) {
     fill(target, programs, report);
   } else {
-    mkdirSync(dirname(target), { recursive: true });
-    const staging = mkdtempSync(join(dirname(target), `.${basename(target)}.building-`));
+    const staging = makeStaging(target, 'building');
     try {
       fill(staging, programs, report);
-      chmodSync(staging, 0o755); // mkdtemp made it private (0700)
-      renameSync(staging, target);
+      chmodSync(staging, 0o755); // staging folders are private (0700)
+      putInPlace(staging, target, options.replace ?? false);
     } catch (error) {
       rmSync(staging, { recursive: true, force: true });
       // Another build renamed its rootfs into place first: keep that one.
@@ -208,17 +212,25 @@ function sharedLibraries(ldd: string, programs: string[]): string[] {
   return [...output.matchAll(/(\/\S+) \(0x[0-9a-f]+\)/g)].map((match) => posix.normalize(match[1]!));
 }
 
-/** Copy a host file (following symlinks) into the rootfs, unless the copy has the same size and mtime. Returns whether it copied. */
+/**
+ * Copy a host file (following symlinks) into the rootfs, unless the copy has
+ * the same size, mtime and mode. Returns whether it copied. Never setuid or
+ * setgid (the host's mount is setuid root): root in the container does not need
+ * it, and a copy outliving the host's security updates would be one more way
+ * to root for any user of this machine.
+ */
 function copyIfChanged(hostPath: string, root: string, relative: string): boolean {
   const source = statSync(hostPath);
+  const mode = source.mode & 0o1777;
   const destination = makeParents(root, relative, relative);
   const current = lstatIfExists(destination);
   const seconds = (ms: number) => Math.floor(ms / 1000);
-  if (current?.isFile() && current.size === source.size && seconds(current.mtimeMs) === seconds(source.mtimeMs)) {
+  if (current?.isFile() && current.size === source.size && seconds(current.mtimeMs) === seconds(source.mtimeMs) && (current.mode & 0o7777) === mode) {
     return false;
   }
   replaceFile(destination, (temporary) => {
-    copyFileSync(hostPath, temporary); // copies the mode (permission bits) too
+    copyFileSync(hostPath, temporary);
+    chmodSync(temporary, mode);
     utimesSync(temporary, source.atime, source.mtime); // so the next build sees it unchanged
   });
   return true;

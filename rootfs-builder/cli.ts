@@ -1,24 +1,28 @@
-// npm run rootfs [-- [--target DIR] [--from FILE.tar[.gz]] [--force] [--debug]]
+// npm run rootfs [-- [--target DIR] [--from FILE.tar[.gz]] [--force] [--max-size SIZE] [--keep-setuid] [--debug]]
 // (or: npx tsx rootfs-builder/cli.ts ...)
 //
 // Builds the containers' root filesystem (rootfs/ by default) from the host's
-// programs, or imports it from a tarball with --from.
+// programs, or imports it from an archive with --from. Exit status: 0 done,
+// 1 failed (nothing changed), 2 a usage error (nothing was read or written).
 import chalk from 'chalk';
-import { readdirSync, realpathSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { reportError, WorkshopError } from '../lib/kernel/errors.js';
+import { EXIT, reportError, WorkshopError } from '../lib/kernel/errors.js';
+import { sizeInBytes } from '../lib/container/options.js';
 import { DEFAULT_ROOTFS } from '../lib/paths.js';
 import { buildRootfs, checkRootfs, importTarball } from './build.js';
-import { lstatIfExists } from './safe-fs.js';
+import { checkTarget } from './import.js';
+import { removeStaleStaging } from './staging.js';
 
-const USAGE = `usage: npm run rootfs -- [--target DIR] [--from FILE.tar[.gz]] [--force] [--debug]
+const USAGE = `usage: npm run rootfs -- [--target DIR] [--from FILE.tar[.gz]] [--force] [--max-size SIZE] [--keep-setuid] [--debug]
 
-  --target DIR   where to put the root filesystem (default: rootfs/ in the repository)
-  --from FILE    import a tarball (docker export, Alpine minirootfs) instead of copying the host's programs
-  --force        delete the target first and start from scratch
-  --debug        show stack traces`;
+  --target DIR    where to put the root filesystem (default: rootfs/ in the repository)
+  --from FILE     import an archive (docker export, Alpine minirootfs; .tar or .tar.gz) instead of copying the host's programs
+  --force         replace the target (the new one replaces it only once it is complete)
+  --max-size SIZE stop an import that unpacks to more than SIZE (e.g. 2G; default: the free space of the target's disk)
+  --keep-setuid   keep setuid/setgid bits and file capabilities even where other users of this machine can reach them
+  --debug         show stack traces`;
 
 /** Runs the command line; returns the exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -30,14 +34,18 @@ export async function main(argv: string[]): Promise<number> {
     }
     const target = resolve(options.target ?? DEFAULT_ROOTFS);
     const log = (line: string) => console.log(chalk.dim(`  ${line}`));
-    if (options.force) removeRootfs(target);
+    const replace = options.force ?? false;
+    const maxBytes = options['max-size'] === undefined ? undefined : maxSize(options['max-size']);
+    removeStaleStaging(target, log); // leftovers of interrupted builds and imports (it may put back a rootfs)
+    checkTarget(target, replace ? 'replace' : options.from ? 'refuse' : 'update'); // before anything is read or written
 
     if (options.from) {
       console.log(`importing ${options.from} into ${target}`);
-      importTarball(options.from, target, { log });
+      await importTarball(options.from, target, { log, replace, maxBytes, keepSetuid: options['keep-setuid'] });
     } else {
+      if (maxBytes !== undefined || options['keep-setuid']) throw usage('--max-size and --keep-setuid only apply to an import (--from FILE)');
       console.log(`building ${target} from this host's programs`);
-      buildRootfs(target, { log });
+      buildRootfs(target, { log, replace });
     }
 
     const check = checkRootfs(target);
@@ -45,9 +53,13 @@ export async function main(argv: string[]): Promise<number> {
     console.log(chalk.green('✓ ') + `root filesystem ready: ${target}`);
     return 0;
   } catch (error) {
-    reportError(error);
-    return 1;
+    const code = reportError(error);
+    return code === EXIT.usage ? EXIT.usage : 1;
   }
+}
+
+function usage(message: string): WorkshopError {
+  return new WorkshopError(message, USAGE, EXIT.usage);
 }
 
 function parseOptions(argv: string[]) {
@@ -58,29 +70,25 @@ function parseOptions(argv: string[]) {
         target: { type: 'string' },
         from: { type: 'string' },
         force: { type: 'boolean' },
+        'max-size': { type: 'string' },
+        'keep-setuid': { type: 'boolean' },
         debug: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
+    if (values.target === '') throw usage('--target is empty');
+    if (values.from === '') throw usage('--from is empty');
     return values;
   } catch (error) {
-    throw new WorkshopError((error as Error).message, USAGE);
+    if (error instanceof WorkshopError) throw error;
+    throw usage((error as Error).message);
   }
 }
 
-/** --force: delete the target, but only if it looks like a root filesystem (or is empty): never a folder given by mistake. */
-function removeRootfs(target: string): void {
-  const stat = lstatIfExists(target);
-  if (!stat) return;
-  const isEmpty = stat.isDirectory() && readdirSync(target).length === 0;
-  const looksLikeRootfs = realpathSync(target) !== '/' && ['proc', 'dev'].every((name) => lstatIfExists(join(target, name))?.isDirectory());
-  if (!isEmpty && !looksLikeRootfs) {
-    throw new WorkshopError(
-      `--force refuses to delete ${target}: it does not look like a root filesystem (no proc/ and dev/ folders)`,
-      'Check --target. If that folder really should go, delete it yourself.',
-    );
-  }
-  rmSync(target, { recursive: true });
+function maxSize(text: string): number {
+  const bytes = sizeInBytes(text);
+  if (bytes === undefined || bytes === 0) throw usage(`--max-size must be a size like 500M or 2G, not ${JSON.stringify(text)}`);
+  return bytes;
 }
 
 // Run only when started as a program (npx tsx rootfs-builder/cli.ts), not when

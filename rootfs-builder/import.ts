@@ -1,177 +1,134 @@
-// Importing a root filesystem from a tarball: `docker export` output or an
-// Alpine minirootfs (.tar, .tar.gz, .tgz).
+// Importing a root filesystem from an archive: `docker export` output or an
+// Alpine minirootfs (.tar, .tar.gz, .tgz), streamed (any size, little memory).
 //
-// An archive is untrusted input. Its paths may try to climb out of the target
-// ("../../etc/cron.d/x"), or go through one of its own symlinks
-// ("lib -> /usr/lib", then "lib/x" lands in the host's /usr/lib). So: every
-// path is checked before anything is written, every write refuses to go
-// through a symlink, and the files land in a temporary folder that is renamed
-// to the target only once complete.
-import { chmodSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { WorkshopError } from '../lib/kernel/errors.js';
+// Everything that can be checked is checked before a byte is read: the
+// archive exists, the target is free (or --force, and a rootfs), and it is
+// not the host's root nor a folder holding the repository. The archive is
+// unpacked into a private folder beside the target (staging.ts), checked to be
+// a usable rootfs, and only then put in place: a broken or malicious archive
+// leaves the previous rootfs untouched.
+//
+// Faithful where it is safe:
+//   - as root, files keep the archive's numeric owners and groups, modes,
+//     times and hard links (as a normal user, they all become yours: said once);
+//   - setuid/setgid bits and file capabilities make a program run with more
+//     privileges than its caller. In a rootfs other users of this machine can
+//     reach, any of them could run those programs on the host, as root: they are
+//     dropped, unless the target's folder is closed to other users, or --keep-setuid.
+import { readdirSync, rmSync, statSync, statfsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { EXIT, WorkshopError } from '../lib/kernel/errors.js';
+import { inInitialUserNamespace } from '../lib/host/machine.js';
+import { hostFolderProblem } from '../lib/container/options.js';
 import { checkRootfs } from '../lib/container/rootfs.js';
-import { lstatIfExists, makeDirs, makeParents, RUNTIME_DIRS } from './safe-fs.js';
-import { decompress, readTar, type TarEntry } from './tar.js';
+import { openArchive } from './archive.js';
+import { lstatIfExists, makeDirs, RUNTIME_DIRS } from './safe-fs.js';
+import { makeStaging, putInPlace, removeStaleStaging } from './staging.js';
+import { formatBytes, unpackTar, type UnpackReport } from './unpack.js';
 
 export interface ImportOptions {
   log?: (line: string) => void;
+  /** Replace an existing rootfs (only once the new one is complete). */
+  replace?: boolean;
+  /** The most the archive may unpack to, in bytes. Default: the free space of the target's disk. */
+  maxBytes?: number;
+  /** Keep setuid/setgid bits and file capabilities even where other users can reach them. */
+  keepSetuid?: boolean;
 }
 
-export interface ImportReport {
+export interface ImportReport extends UnpackReport {
   target: string;
-  files: number;
-  dirs: number;
-  symlinks: number;
-  /** Entries not extracted, e.g. "dev/null (char-device)". */
-  skipped: string[];
+  /** The archive's owners kept (root), or every file made the caller's. */
+  ownersKept: boolean;
+  /** setuid/setgid bits and file capabilities kept. */
+  privilegesKept: boolean;
 }
 
-/** An entry with its paths checked and made relative to the target. */
-interface CheckedEntry extends TarEntry {
-  relative: string;
-  /** For hard links: the linked file, relative to the target. */
-  linkRelative: string;
-}
-
-/**
- * Extract the tarball `file` (.tar or .tar.gz) into `target`, which must not
- * exist yet (or be empty). Device nodes and FIFOs are skipped and reported.
- */
-export function importTarball(file: string, target: string, options: ImportOptions = {}): ImportReport {
+/** Import the archive `file` as the root filesystem `target`. */
+export async function importTarball(file: string, target: string, options: ImportOptions = {}): Promise<ImportReport> {
   const log = options.log ?? (() => {});
   target = resolve(target);
-  const entries = readTar(decompress(readArchive(file))).map(checkEntry);
-  refuseExistingTarget(target);
-
-  const report: ImportReport = { target, files: 0, dirs: 0, symlinks: 0, skipped: [] };
-  mkdirSync(dirname(target), { recursive: true });
-  const staging = mkdtempSync(join(dirname(target), `.${basename(target)}.importing-`));
+  removeStaleStaging(target, log); // first: it may put back the previous rootfs
+  checkTarget(target, options.replace ? 'replace' : 'refuse');
+  const archive = openArchive(file);
+  const staging = makeStaging(target, 'importing');
+  const ownersKept = process.getuid?.() === 0 && inInitialUserNamespace();
+  const privilegesKept = options.keepSetuid === true || closedToOthers(dirname(target));
+  let report: UnpackReport;
   try {
-    const dirModes = new Map<string, number>();
-    for (const entry of entries) extract(staging, entry, report, dirModes);
-    // Folder modes last: a read-only folder must still receive its files first.
-    for (const [path, mode] of dirModes) chmodSync(path, mode);
+    report = await unpackTar(archive.tar, staging, {
+      maxBytes: options.maxBytes ?? freeSpace(dirname(target)),
+      keepOwners: ownersKept,
+      keepPrivileges: privilegesKept,
+      source: file,
+      inputError: archive.explain,
+    });
     makeDirs(staging, RUNTIME_DIRS);
-
     const check = checkRootfs(staging);
     if (!check.ok) {
       throw new WorkshopError(
-        `the tarball ${file} is not a usable root filesystem: ${check.problem}`,
-        'Use a complete root filesystem: `docker export CONTAINER > rootfs.tar`, or an Alpine minirootfs.',
+        `the archive ${file} is not a usable root filesystem: ${check.problem.replace(/ \(the runtime mounts .*\)$/, '')}`,
+        'Nothing was kept. Use a complete root filesystem: `docker export CONTAINER > rootfs.tar`, or an Alpine minirootfs.',
       );
     }
-    chmodSync(staging, 0o755); // mkdtemp made it private (0700)
-    renameSync(staging, target);
+    putInPlace(staging, target, options.replace ?? false);
   } catch (error) {
     rmSync(staging, { recursive: true, force: true });
+    if (['ENOTEMPTY', 'EEXIST'].includes((error as NodeJS.ErrnoException).code ?? '')) {
+      throw new WorkshopError(`${target} was created by someone else while this import ran`, 'Nothing was changed. Run the import again with --force to replace it.');
+    }
     throw error;
   }
 
-  for (const skipped of report.skipped) log(`skipped ${skipped}`);
-  log(`${basename(target)}/: ${report.files} files, ${report.dirs} folders, ${report.symlinks} symlinks imported`);
-  return report;
-}
-
-function readArchive(file: string): Buffer {
-  try {
-    return readFileSync(file); // whole archive in memory: fine for root filesystems of a few hundred MB
-  } catch (error) {
-    throw new WorkshopError(`cannot read ${file}: ${(error as Error).message}`, 'Check the path of the tarball.');
+  if (!ownersKept) log(`owners: every file is yours (uid ${process.getuid?.()}): only root can keep the archive's owners and groups (sudo npm run rootfs …)`);
+  if (report.privilegesDropped.length > 0) {
+    log(
+      `setuid/setgid bits and capabilities dropped from ${report.privilegesDropped.length} files (${report.privilegesDropped.slice(0, 3).join(', ')}${report.privilegesDropped.length > 3 ? ', …' : ''}): ` +
+        `other users can reach ${dirname(target)}, and could run them on this machine with their privileges. ` +
+        'To keep them, import into a folder only you can enter (mkdir -m 700 DIR; --target DIR/rootfs), or pass --keep-setuid.',
+    );
   }
-}
-
-/** Make the entry's paths relative to the target, refusing those that climb out of it. */
-function checkEntry(entry: TarEntry): CheckedEntry {
-  const relative = insideTarget(entry.path, entry.path);
-  if (relative === '' && entry.type !== 'dir') {
-    throw new WorkshopError(`refusing the archive: entry "${entry.path}" has no name`, 'The archive is broken.');
-  }
-  const linkRelative = entry.type === 'hardlink' ? insideTarget(entry.linkTarget, entry.path) : '';
-  return { ...entry, relative, linkRelative };
+  if (report.skipped.length > 0) log(`skipped ${report.skipped.length} (device nodes and FIFOs: the runtime makes /dev): ${report.skipped.slice(0, 4).join(', ')}${report.skipped.length > 4 ? ', …' : ''}`);
+  log(`${target}: ${report.files} files, ${report.hardlinks} hard links, ${report.dirs} folders, ${report.symlinks} symlinks, ${formatBytes(report.bytes)}`);
+  return { ...report, target, ownersKept, privilegesKept };
 }
 
 /**
- * "./usr/../bin/sh" → "bin/sh". A leading "/" is dropped: archive paths are
- * relative to the target. A ".." that would climb above the target is refused.
- * (Symlink targets never come here: they are written as they are, and only
- * mean something inside the container.)
+ * Checks made before anything is read or written: the target is not the host's
+ * root nor holds the repository; an existing one is refused, replaced (only a
+ * rootfs: --force) or updated in place (a build without --force).
  */
-function insideTarget(path: string, entry: string): string {
-  const names: string[] = [];
-  for (const name of path.split('/')) {
-    if (name === '' || name === '.') continue;
-    if (name !== '..') names.push(name);
-    else if (names.pop() === undefined) {
-      throw new WorkshopError(
-        `refusing the archive: entry "${entry}" points outside the target folder ("${path}")`,
-        'Nothing was written. Archives whose paths climb out with ".." are broken or malicious ' +
-          '("path traversal"): do not use this one.',
-      );
-    }
-  }
-  return names.join('/');
-}
-
-/** Importing fills a new folder: mixing two root filesystems would give a confusing result. */
-function refuseExistingTarget(target: string): void {
+export function checkTarget(target: string, existing: 'refuse' | 'replace' | 'update'): void {
+  const problem = hostFolderProblem(target);
+  if (problem) throw new WorkshopError(`--target ${target} ${problem}`, 'Choose a folder of its own, e.g. --target rootfs-alpine.', EXIT.usage);
   const stat = lstatIfExists(target);
-  if (stat && !(stat.isDirectory() && readdirSync(target).length === 0)) {
-    throw new WorkshopError(`${target} already exists`, 'Remove it first, or pass --force to replace it.');
+  if (!stat) return;
+  if (!stat.isDirectory()) throw new WorkshopError(`--target ${target} is a file, not a folder`, 'Choose another --target, or remove that file.', EXIT.usage);
+  if (existing === 'update' || readdirSync(target).length === 0) return;
+  if (existing === 'refuse') throw new WorkshopError(`${target} already exists`, 'Pass --force to replace it (the new one replaces it only once it is complete), or choose another --target.', EXIT.usage);
+  if (!['proc', 'dev'].every((name) => lstatIfExists(join(target, name))?.isDirectory())) {
+    throw new WorkshopError(
+      `--force refuses to replace ${target}: it does not look like a root filesystem (no proc/ and dev/ folders)`,
+      'Check --target. If that folder really should go, delete it yourself.',
+      EXIT.usage,
+    );
   }
 }
 
-function extract(root: string, entry: CheckedEntry, report: ImportReport, dirModes: Map<string, number>): void {
-  switch (entry.type) {
-    case 'dir': {
-      if (entry.relative === '') return; // the target itself
-      const path = makeParents(root, entry.relative, entry.path);
-      const existing = lstatIfExists(path);
-      if (existing && !existing.isDirectory()) unlinkSync(path); // an earlier entry of the same name
-      if (!existing?.isDirectory()) mkdirSync(path);
-      dirModes.set(path, entry.mode);
-      report.dirs++;
-      return;
-    }
-    case 'file': {
-      // "wx" creates the file and fails if something is there: it never writes through a symlink.
-      const path = freshPath(root, entry);
-      writeFileSync(path, entry.data, { flag: 'wx' });
-      chmodSync(path, entry.mode);
-      report.files++;
-      return;
-    }
-    case 'symlink':
-      symlinkSync(entry.linkTarget, freshPath(root, entry));
-      report.symlinks++;
-      return;
-    case 'hardlink': {
-      // link() follows symlinks in the linked file's folders too, so they get the same check.
-      const existing = makeParents(root, entry.linkRelative, entry.path);
-      const stat = lstatIfExists(existing);
-      if (!stat || stat.isDirectory()) {
-        throw new WorkshopError(
-          `hard link "${entry.path}" points to "${entry.linkTarget}", which is not a file earlier in the archive`,
-          'The archive is broken.',
-        );
-      }
-      linkSync(existing, freshPath(root, entry));
-      report.files++;
-      return;
-    }
-    default:
-      // Device nodes and FIFOs: the runtime mounts its own /dev. (Creating devices from an archive is also a risk.)
-      report.skipped.push(`${entry.path} (${entry.type})`);
+/**
+ * True when some folder on the way to `folder` (itself included) lets only its
+ * owner (root or the caller) in: no other user can reach what is inside.
+ */
+export function closedToOthers(folder: string): boolean {
+  for (let path = resolve(folder); ; path = dirname(path)) {
+    const stat = statSync(path, { throwIfNoEntry: false });
+    if (stat && (stat.mode & 0o011) === 0 && (stat.uid === 0 || stat.uid === process.getuid?.())) return true;
+    if (path === '/') return false;
   }
 }
 
-/** The entry's full path, with its folders created and any earlier non-folder entry of the same name removed. */
-function freshPath(root: string, entry: CheckedEntry): string {
-  const path = makeParents(root, entry.relative, entry.path);
-  const existing = lstatIfExists(path);
-  if (existing?.isDirectory()) {
-    throw new WorkshopError(`entry "${entry.path}" would replace a folder`, 'The archive is broken.');
-  }
-  if (existing) unlinkSync(path); // a symlink is removed, not followed
-  return path;
+/** Bytes free for this user on the disk of `folder`. */
+function freeSpace(folder: string): number {
+  const stat = statfsSync(folder);
+  return stat.bavail * stat.bsize;
 }

@@ -18,30 +18,32 @@ export { lstatIfExists } from '../lib/container/rootfs.js';
 /**
  * `mkdir -p` for the folders above root/relative, refusing to go through a
  * symlink. `entry` names what is being written, for the error message.
+ * `known` (optional) holds folders already checked, relative to root: they
+ * are not looked at again (the caller makes sure they stay folders).
  * Returns the full path of root/relative.
  */
-export function makeParents(root: string, relative: string, entry: string): string {
+export function makeParents(root: string, relative: string, entry: string, known?: Set<string>): string {
   const parents = relative.split('/').slice(0, -1);
+  if (known?.has(parents.join('/'))) return join(root, relative);
   let path = root;
   for (const [index, name] of parents.entries()) {
     path = join(path, name);
+    const folder = parents.slice(0, index + 1).join('/');
+    if (known?.has(folder)) continue;
     const stat = lstatIfExists(path);
     if (!stat) {
       mkdirSync(path);
       chmodSync(path, 0o755); // mkdir's mode is reduced by the umask
     } else if (stat.isSymbolicLink()) {
-      const symlink = parents.slice(0, index + 1).join('/');
       throw new WorkshopError(
-        `"${entry}" would be written through the symlink "${symlink}"`,
+        `"${entry}" would be written through the symlink "${folder}"`,
         'Nothing was written through it: followed from the host, a symlink in a root filesystem can point ' +
-          'anywhere on the host. Start from an empty target (--force), and only use archives you trust.',
+          'anywhere on the host. Only use archives you trust.',
       );
     } else if (!stat.isDirectory()) {
-      throw new WorkshopError(
-        `"${entry}" cannot be written: "${parents.slice(0, index + 1).join('/')}" is a file, not a folder`,
-        'Start from an empty target (--force).',
-      );
+      throw new WorkshopError(`"${entry}" cannot be written: "${folder}" is a file, not a folder`, 'The archive is broken.');
     }
+    known?.add(folder);
   }
   return join(root, relative);
 }

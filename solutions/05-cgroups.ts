@@ -3,7 +3,7 @@
  *
  *   parent: check the rootfs, create the container's cgroup and write its limits
  *           (pids, memory), unshare(CLONE_NEWUTS | CLONE_NEWPID), re-spawn this file
- *           as `child <cmd>`, wait for it, remove the cgroup
+ *           as `child <cmd>`, wait for it; remove the cgroup, whatever happened
  *   child:  join the cgroup, then as in step 4: unshare(CLONE_NEWNS), make / private,
  *           sethostname, mount the rootfs, /proc and /dev, pivot_root, execvp(<cmd>)
  *
@@ -34,28 +34,29 @@ runtime({
   // The parent runs on the host: it starts the child and waits for it.
   async parent(container) {
     ensureRootfs(container.rootfs);
-    // TODO(step 5): create the container's cgroup and write its limits, before the child exists.
-    // hint: a cgroup is a folder of limits, named after the container id, that the parent makes before the child exists (leftovers of killed runs go first).
-    // hint: lib/container/cgroups.ts does the file work: await removeStaleCgroups(); createCgroup(container.id) makes the folder(s), and the cgroup it returns has limitPids() and limitMemory() (parseSize turns "256M" into bytes).
-    // hint: await removeStaleCgroups(); const cgroup = createCgroup(container.id); cgroup.limitPids(container.pidsMax); cgroup.limitMemory(parseSize(container.memory));
+    // TODO(step 5): create the container's cgroup and write its limits before the child exists; remove it once the container has exited, whatever happened.
+    // hint: a cgroup is a folder of limits, named after the container id, that the parent makes before the child exists (leftovers of killed runs go first) and removes once the container has exited, on every path: a try/finally.
+    // hint: lib/container/cgroups.ts does the file work: await removeStaleCgroups(); createCgroup(container.id) makes the folder(s); the cgroup it returns has limitPids(), limitMemory() (parseSize turns "256M" into bytes) and remove().
+    // hint: await removeStaleCgroups(); const cgroup = createCgroup(container.id); try { cgroup.limitPids(container.pidsMax); cgroup.limitMemory(parseSize(container.memory)); unshare(...); return await spawnChild(container); } finally { await cgroup.remove(); }
+    //>> unshare(CLONE_NEWUTS | CLONE_NEWPID);
+    //>> return spawnChild(container);
     // Leftovers of killed runs first: their runtime's pid (in the id) is gone.
     await removeStaleCgroups();
     // One cgroup per container, named after its id: concurrent containers never share limits.
     const cgroup = createCgroup(container.id);
-    // At most this many processes (and threads) at once: a fork bomb stops there.
-    cgroup.limitPids(container.pidsMax);
-    // At most this much memory, no swap: past it, the kernel's OOM killer sends SIGKILL.
-    cgroup.limitMemory(parseSize(container.memory));
+    // From here on, whatever happens (a failed setup call, the container's exit), the cgroup goes: try/finally.
+    try {
+      // At most this many processes (and threads) at once: a fork bomb stops there.
+      cgroup.limitPids(container.pidsMax);
+      // At most this much memory, no swap: past it, the kernel's OOM killer sends SIGKILL.
+      cgroup.limitMemory(parseSize(container.memory));
+      unshare(CLONE_NEWUTS | CLONE_NEWPID);
+      return await spawnChild(container);
+    } finally {
+      // It retries rmdir while the container's last processes drain.
+      await cgroup.remove();
+    }
     // END TODO
-    unshare(CLONE_NEWUTS | CLONE_NEWPID);
-    const status = await spawnChild(container);
-    // TODO(step 5): remove the cgroup once the container has exited.
-    // hint: once the child has exited, the parent removes the container's cgroup (it cannot while processes are still inside).
-    // hint: the cgroup object has remove(): it retries rmdir while the container's last processes drain.
-    // hint: await cgroup.remove();
-    await cgroup.remove();
-    // END TODO
-    return status;
   },
 
   // The child is PID 1 in the new PID namespace; execvp keeps that pid.

@@ -3,7 +3,8 @@
  *
  *   parent: check the rootfs, create the cgroup (limits) and the container's layer
  *           folders (upper, work, merged), unshare(CLONE_NEWUTS | CLONE_NEWPID),
- *           re-spawn this file as `child <cmd>`, wait for it, remove the cgroup and the layers
+ *           re-spawn this file as `child <cmd>`, wait for it; remove the layers and the
+ *           cgroup, whatever happened
  *   child:  join the cgroup, unshare(CLONE_NEWNS), make / private, sethostname,
  *           mount an overlay (rootfs below, the container's upper layer on top) on merged,
  *           mount /proc and /dev in it, pivot_root into it, execvp(<cmd>)
@@ -40,28 +41,31 @@ runtime({
     await removeStaleCgroups();
     // One cgroup per container, named after its id: concurrent containers never share limits.
     const cgroup = createCgroup(container.id);
-    // At most this many processes (and threads) at once: a fork bomb stops there.
-    cgroup.limitPids(container.pidsMax);
-    // At most this much memory, no swap: past it, the kernel's OOM killer sends SIGKILL.
-    cgroup.limitMemory(parseSize(container.memory));
-    // TODO(step 6): create the folders of the container's own layer (upper, work, merged), before the child needs them.
-    // hint: each container writes into a layer of its own: folders the parent makes before the child needs them (leftovers of killed runs go first).
-    // hint: lib/container/overlay.ts has them: createLayers(container.id) makes <your layers folder>/<id>/{upper,work,merged} (root: /run/containers-from-scratch); removeStaleLayers() removes killed runs' folders.
-    // hint: removeStaleLayers(); createLayers(container.id);
-    // The container's own writable layer, in a per-run folder (killed runs' folders go first).
-    removeStaleLayers();
-    createLayers(container.id);
-    // END TODO
-    unshare(CLONE_NEWUTS | CLONE_NEWPID);
-    const status = await spawnChild(container);
-    await cgroup.remove();
-    // TODO(step 6): remove the container's layer folders once it has exited: its writes go with them.
-    // hint: the container's writes live in its layer folders: the parent throws them away once it has exited.
-    // hint: removeLayers() from lib/container/overlay.ts, with the container's id.
-    // hint: removeLayers(container.id);
-    removeLayers(container.id);
-    // END TODO
-    return status;
+    // From here on, whatever happens (a failed setup call, the container's exit), the cgroup goes: try/finally.
+    try {
+      // At most this many processes (and threads) at once: a fork bomb stops there.
+      cgroup.limitPids(container.pidsMax);
+      // At most this much memory, no swap: past it, the kernel's OOM killer sends SIGKILL.
+      cgroup.limitMemory(parseSize(container.memory));
+      // TODO(step 6): create the folders of the container's own layer (upper, work, merged) before the child needs them; remove them, and its writes with them, once it has exited, whatever happened.
+      // hint: each container writes into a layer of its own: folders the parent makes before the child needs them (leftovers of killed runs go first), and throws away with the container's writes once it has exited, on every path.
+      // hint: lib/container/overlay.ts has them: createLayers(container.id) makes <your layers folder>/<id>/{upper,work,merged} (root: /run/containers-from-scratch), removeLayers(container.id) removes them, removeStaleLayers() removes killed runs' folders; a try/finally of their own.
+      // hint: removeStaleLayers(); createLayers(container.id); try { unshare(...); return await spawnChild(container); } finally { removeLayers(container.id); }
+      //>> unshare(CLONE_NEWUTS | CLONE_NEWPID);
+      //>> return await spawnChild(container);
+      // The container's own writable layer, in a per-run folder (killed runs' folders go first).
+      removeStaleLayers();
+      createLayers(container.id);
+      try {
+        unshare(CLONE_NEWUTS | CLONE_NEWPID);
+        return await spawnChild(container);
+      } finally {
+        removeLayers(container.id);
+      }
+      // END TODO
+    } finally {
+      await cgroup.remove();
+    }
   },
 
   // The child is PID 1 in the new PID namespace; execvp keeps that pid.

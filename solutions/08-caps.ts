@@ -3,7 +3,7 @@
  *
  *   parent: check the rootfs, create the cgroup and the layer folders,
  *           unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET), re-spawn this file
- *           as `child <cmd>`, wait for it, remove the cgroup and the layers
+ *           as `child <cmd>`, wait for it; remove the layers and the cgroup, whatever happened
  *   child:  join the cgroup, unshare(CLONE_NEWNS), make / private, sethostname, bring lo up,
  *           mount the overlay, /proc, /sys and /dev, pivot_root, make the rootfs's device
  *           files inert, hide and write-protect the host kernel's files in /proc and /sys,
@@ -54,18 +54,24 @@ runtime({
     await removeStaleCgroups();
     // One cgroup per container, named after its id: concurrent containers never share limits.
     const cgroup = createCgroup(container.id);
-    // At most this many processes (and threads) at once: a fork bomb stops there.
-    cgroup.limitPids(container.pidsMax);
-    // At most this much memory, no swap: past it, the kernel's OOM killer sends SIGKILL.
-    cgroup.limitMemory(parseSize(container.memory));
-    // The container's own writable layer, in a per-run folder (killed runs' folders go first).
-    removeStaleLayers();
-    createLayers(container.id);
-    unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET);
-    const status = await spawnChild(container);
-    await cgroup.remove();
-    removeLayers(container.id);
-    return status;
+    // From here on, whatever happens (a failed setup call, the container's exit), the cgroup goes: try/finally.
+    try {
+      // At most this many processes (and threads) at once: a fork bomb stops there.
+      cgroup.limitPids(container.pidsMax);
+      // At most this much memory, no swap: past it, the kernel's OOM killer sends SIGKILL.
+      cgroup.limitMemory(parseSize(container.memory));
+      // The container's own writable layer, in a per-run folder (killed runs' folders go first).
+      removeStaleLayers();
+      createLayers(container.id);
+      try {
+        unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET);
+        return await spawnChild(container);
+      } finally {
+        removeLayers(container.id);
+      }
+    } finally {
+      await cgroup.remove();
+    }
   },
 
   // The child is PID 1 in the new PID namespace; execvp keeps that pid.

@@ -3,7 +3,7 @@
  *
  *   parent: check the rootfs, create the container's cgroup and write its limits
  *           (pids, memory), unshare(CLONE_NEWUTS | CLONE_NEWPID), re-spawn this file
- *           as `child <cmd>`, wait for it, remove the cgroup
+ *           as `child <cmd>`, wait for it; remove the cgroup, whatever happened
  *   child:  join the cgroup, then as in step 4: unshare(CLONE_NEWNS), make / private,
  *           sethostname, mount the rootfs, /proc and /dev, pivot_root, execvp(<cmd>)
  *
@@ -36,13 +36,10 @@ runtime({
   // The parent runs on the host: it starts the child and waits for it.
   async parent(container) {
     ensureRootfs(container.rootfs);
-    // TODO(step 5): create the container's cgroup and write its limits, before the child exists.
-    // hint: a cgroup is a folder of limits, named after the container id, that the parent makes before the child exists (leftovers of killed runs go first).
+    // TODO(step 5): create the container's cgroup and write its limits before the child exists; remove it once the container has exited, whatever happened.
+    // hint: a cgroup is a folder of limits, named after the container id, that the parent makes before the child exists (leftovers of killed runs go first) and removes once the container has exited, on every path: a try/finally.
     unshare(CLONE_NEWUTS | CLONE_NEWPID);
-    const status = await spawnChild(container);
-    // TODO(step 5): remove the cgroup once the container has exited.
-    // hint: once the child has exited, the parent removes the container's cgroup (it cannot while processes are still inside).
-    return status;
+    return spawnChild(container);
   },
 
   // The child is PID 1 in the new PID namespace; execvp keeps that pid.

@@ -3,7 +3,7 @@
  *
  *   parent: check the rootfs, create the cgroup and the layer folders,
  *           unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET), re-spawn this file
- *           as `child <cmd>`, wait for it, remove the cgroup and the layers
+ *           as `child <cmd>`, wait for it; remove the layers and the cgroup, whatever happened
  *   child:  join the cgroup, unshare(CLONE_NEWNS), make / private, sethostname,
  *           bring the loopback interface up (socket + ioctl), mount the overlay,
  *           /proc, /sys and /dev, pivot_root, execvp(<cmd>)
@@ -47,20 +47,26 @@ runtime({
     await removeStaleCgroups();
     // One cgroup per container, named after its id: concurrent containers never share limits.
     const cgroup = createCgroup(container.id);
-    // At most this many processes (and threads) at once: a fork bomb stops there.
-    cgroup.limitPids(container.pidsMax);
-    // At most this much memory, no swap: past it, the kernel's OOM killer sends SIGKILL.
-    cgroup.limitMemory(parseSize(container.memory));
-    // The container's own writable layer, in a per-run folder (killed runs' folders go first).
-    removeStaleLayers();
-    createLayers(container.id);
-    // TODO(step 7): also create a network namespace: the child must be born in it.
-    // hint: a network namespace of its own gives the container its own interfaces: like the others, the child must be born in it.
-    unshare(CLONE_NEWUTS | CLONE_NEWPID);
-    const status = await spawnChild(container);
-    await cgroup.remove();
-    removeLayers(container.id);
-    return status;
+    // From here on, whatever happens (a failed setup call, the container's exit), the cgroup goes: try/finally.
+    try {
+      // At most this many processes (and threads) at once: a fork bomb stops there.
+      cgroup.limitPids(container.pidsMax);
+      // At most this much memory, no swap: past it, the kernel's OOM killer sends SIGKILL.
+      cgroup.limitMemory(parseSize(container.memory));
+      // The container's own writable layer, in a per-run folder (killed runs' folders go first).
+      removeStaleLayers();
+      createLayers(container.id);
+      try {
+        // TODO(step 7): also create a network namespace: the child must be born in it.
+        // hint: a network namespace of its own gives the container its own interfaces: like the others, the child must be born in it.
+        unshare(CLONE_NEWUTS | CLONE_NEWPID);
+        return await spawnChild(container);
+      } finally {
+        removeLayers(container.id);
+      }
+    } finally {
+      await cgroup.remove();
+    }
   },
 
   // The child is PID 1 in the new PID namespace; execvp keeps that pid.

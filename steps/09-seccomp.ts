@@ -61,18 +61,24 @@ runtime({
     await removeStaleCgroups();
     // One cgroup per container, named after its id: concurrent containers never share limits.
     const cgroup = createCgroup(container.id);
-    // At most this many processes (and threads) at once: a fork bomb stops there.
-    cgroup.limitPids(container.pidsMax);
-    // At most this much memory, no swap: past it, the kernel's OOM killer sends SIGKILL.
-    cgroup.limitMemory(parseSize(container.memory));
-    // The container's own writable layer, in a per-run folder (killed runs' folders go first).
-    removeStaleLayers();
-    createLayers(container.id);
-    unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET);
-    const status = await spawnChild(container);
-    await cgroup.remove();
-    removeLayers(container.id);
-    return status;
+    // From here on, whatever happens (a failed setup call, the container's exit), the cgroup goes: try/finally.
+    try {
+      // At most this many processes (and threads) at once: a fork bomb stops there.
+      cgroup.limitPids(container.pidsMax);
+      // At most this much memory, no swap: past it, the kernel's OOM killer sends SIGKILL.
+      cgroup.limitMemory(parseSize(container.memory));
+      // The container's own writable layer, in a per-run folder (killed runs' folders go first).
+      removeStaleLayers();
+      createLayers(container.id);
+      try {
+        unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET);
+        return await spawnChild(container);
+      } finally {
+        removeLayers(container.id);
+      }
+    } finally {
+      await cgroup.remove();
+    }
   },
 
   // The child is PID 1 in the new PID namespace; execvp keeps that pid.

@@ -17,7 +17,7 @@ import { CGROUP_LEAF, LIMIT_CONTROLLERS, detectCgroups, overlayBlocker } from '.
 import { getInterfaceFlags, ifreq } from '../lib/container/net.js';
 import { createLayers, layersOf, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
 import { userNamespacesWork } from '../lib/host/privileges.js';
-import { isStale } from '../lib/container/stale.js';
+import { generatedId, idNaming, isStale, ownerOf } from '../lib/container/stale.js';
 import { runContainer, stepNumbered } from '../workshop/harness.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -36,8 +36,15 @@ function deadPid(): number {
 
 describe('container ids and leftovers of killed runs', () => {
   test('a generated id is stale once its runtime pid is gone', () => {
-    assert.equal(isStale(`cfs-${process.pid}-abcd`), false);
-    assert.equal(isStale(`cfs-${deadPid()}-abcd`), true);
+    assert.equal(isStale(idNaming(process.pid)), false);
+    assert.equal(isStale(idNaming(deadPid())), true);
+  });
+  test('an id made in another PID namespace is never judged by its pid here', () => {
+    assert.equal(ownerOf(`cfs-${deadPid()}-abcd-4026532999`), 'another');
+    assert.equal(isStale(`cfs-${deadPid()}-abcd-4026532999`), false);
+    assert.equal(ownerOf(idNaming(process.pid, 'cfs-check')), 'alive');
+    assert.equal(ownerOf('my-container'), undefined);
+    assert.match(generatedId(), new RegExp(`^cfs-${process.pid}-[0-9a-f]{4}(-\\d+)?$`), 'a suffix only outside the initial PID namespace');
   });
   test('ids given with --id are never stale', () => {
     assert.equal(isStale('my-container'), false);
@@ -46,15 +53,16 @@ describe('container ids and leftovers of killed runs', () => {
 });
 
 describe('--memory sizes', () => {
-  test('bytes, K, M and G (powers of 1024), any case', () => {
+  test('bytes, K, M, G and T (powers of 1024), any case', () => {
     assert.equal(parseSize('4096'), 4096);
+    assert.equal(parseSize('2T'), 2 * 1024 ** 4);
     assert.equal(parseSize('512K'), 512 * 1024);
     assert.equal(parseSize('256M'), 256 * 1024 ** 2);
     assert.equal(parseSize('1g'), 1024 ** 3);
     assert.equal(parseSize('64MiB'), 64 * 1024 ** 2);
   });
   test('anything else is a usage error (exit 2) that shows the format', () => {
-    for (const bad of ['', 'lots', '-1M', '1.5G', '12T']) {
+    for (const bad of ['', 'lots', '-1M', '1.5G', '12P', ' 64M']) {
       assert.throws(() => parseSize(bad), (error: Error & { exitCode?: number }) => error.exitCode === 2 && /like 64M/.test(error.message));
     }
   });
@@ -128,7 +136,7 @@ describe('cgroups on this machine', () => {
     if (!isRoot || !v2?.writable) return t.skip('needs root and a cgroup2 hierarchy');
     const layout = { version: 2, mountPoint: v2.mountPoint } as const;
     const cgroup = new Cgroup(layout, `cfs-test-${randomBytes(3).toString('hex')}`);
-    const stale = new Cgroup(layout, `cfs-${deadPid()}-${randomBytes(2).toString('hex')}`);
+    const stale = new Cgroup(layout, idNaming(deadPid()));
     for (const folder of [...cgroup.folders, ...stale.folders]) mkdirSync(folder, { recursive: true });
     const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
@@ -254,8 +262,8 @@ describe('overlay layer folders', () => {
     }
   });
   test("a killed run's folders go on the next start; a live one's stay", () => {
-    const stale = layersOf(`cfs-${deadPid()}-${randomBytes(2).toString('hex')}`);
-    const live = layersOf(`cfs-${process.pid}-${randomBytes(2).toString('hex')}`);
+    const stale = layersOf(idNaming(deadPid()));
+    const live = layersOf(idNaming(process.pid));
     mkdirSync(stale.upper, { recursive: true });
     mkdirSync(live.upper, { recursive: true });
     try {

@@ -27,6 +27,8 @@ import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
 import { childrenOf, hostProcesses, lines, namespaceOf, reproduceCommand, runContainer, type RunOptions, type RunResult, type Target } from './harness.js';
 import { hostnameCause, mountDamage, parentCgroupCause, parentMountNamespaceCause } from './diagnoses.js';
 import { parseMountinfoLine } from './sandbox.js';
+import { generatedId, idNaming } from '../lib/container/stale.js';
+import { slowness } from './harness.js';
 import type { Step } from './steps.js';
 
 export interface Check {
@@ -439,7 +441,7 @@ async function mainRun(step: Step, run: CheckContext['run'], onOutput: (stdout: 
   if (step.number >= 4) writeFileSync(paths.hostOnly, 'host');
   if (step.number >= 6) writeFileSync(DEFAULT_ROOTFS + paths.kept, 'keep');
   const staleCgroup = step.number >= 5 ? staleCgroupFake() : undefined;
-  const staleLayers = step.number >= 6 ? layersOf(`cfs-${deadPid()}-${randomBytes(2).toString('hex')}`) : undefined;
+  const staleLayers = step.number >= 6 ? layersOf(idNaming(deadPid())) : undefined;
   if (staleLayers) mkdirSync(staleLayers.upper, { recursive: true });
 
   const hold = step.number >= HOLD_FROM_STEP;
@@ -473,7 +475,7 @@ async function mainRun(step: Step, run: CheckContext['run'], onOutput: (stdout: 
             },
           }
         : undefined,
-      options: ['--id', (containerId = `cfs-${process.pid}-${randomBytes(4).toString('hex')}`)],
+      options: ['--id', (containerId = generatedId())],
     });
     // A shell that could not read the script quotes all of it: show its place instead.
     result.stderr = result.stderr.split(script).join('<the check’s script>');
@@ -504,7 +506,7 @@ async function mainRun(step: Step, run: CheckContext['run'], onOutput: (stdout: 
 /** The cgroup of a run killed before it could clean up: named after a pid that is gone. */
 function staleCgroupFake(): Cgroup | undefined {
   try {
-    const cgroup = new Cgroup(cgroupLayout(), `cfs-${deadPid()}-${randomBytes(2).toString('hex')}`);
+    const cgroup = new Cgroup(cgroupLayout(), idNaming(deadPid()));
     for (const folder of cgroup.folders) mkdirSync(folder, { recursive: true });
     return cgroup;
   } catch {
@@ -837,8 +839,8 @@ export const CHECKS: Check[] = [
   {
     step: 5,
     name: 'no cgroup is left behind, nor one of a killed run',
-    hint: 'The parent removes the cgroup once the child has exited; before creating one, it removes those of killed runs (their runtime’s pid is gone).',
-    todos: ['remove the cgroup', 'create the container'],
+    hint: 'The parent removes the cgroup once the child has exited, on every path (a failed setup too: a finally); before creating one, it removes those of killed runs (their runtime’s pid is gone).',
+    todos: ['create the container'],
     async run(context) {
       for (const result of await context.everyRun()) {
         const left = result.leftovers.filter((leftover) => leftover.kind === 'cgroup');
@@ -888,8 +890,8 @@ export const CHECKS: Check[] = [
   {
     step: 6,
     name: 'no overlay folder is left behind, nor one of a killed run',
-    hint: 'The parent removes the container’s layer folders after it exits (its writes go with them); before creating them, it removes those of killed runs.',
-    todos: ['remove the container', 'create the folders'],
+    hint: 'The parent removes the container’s layer folders after it exits, on every path (a finally; its writes go with them); before creating them, it removes those of killed runs.',
+    todos: ['create the folders'],
     async run(context) {
       for (const result of await context.everyRun()) {
         const left = result.leftovers.filter((leftover) => leftover.kind === 'layers');

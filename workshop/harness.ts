@@ -24,7 +24,8 @@ import { REPO_ROOT } from '../lib/paths.js';
 import { inDelegatedScope, inUserNamespace, needsDelegatedScope } from '../lib/host/privileges.js';
 import { Cgroup, cgroupLayout } from '../lib/container/cgroups.js';
 import { layersOf } from '../lib/container/overlay.js';
-import { isStale } from '../lib/container/stale.js';
+import { generatedId, isStale } from '../lib/container/stale.js';
+import { threadsOfOneThreadedProgram } from '../lib/host/machine.js';
 import { exerciseSource } from './exercises.js';
 import { mountChanges, parseReport, sandboxAvailable, sandboxed, type MountChanges, type SandboxReport } from './sandbox.js';
 import { STEPS, exerciseFile, solutionFile, usesCgroups, type Step } from './steps.js';
@@ -97,6 +98,10 @@ export interface RunOptions {
   onOutput?: (stdout: string) => void;
   /** Runtime options before the command (--hostname, --rootfs, ...). */
   options?: string[];
+  /** Another run still uses this run's --id: leave what it has alone (no leftover search for this run). */
+  idInUse?: boolean;
+  /** Pass the options and the command as they are, without `--` between them (to test the runtime's own parsing). */
+  omitSeparator?: boolean;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
   /** Run as this user (numeric uid:gid) through setpriv, for the rootless tests. */
@@ -117,7 +122,7 @@ export function reproduceCommand(step: Step, target: Target, args: readonly stri
 
 /** A container id of this harness process: cfs-<pid>-<hex>, the shape the runtime's stale-run cleanup knows. */
 export function newContainerId(): string {
-  return `cfs-${process.pid}-${randomBytes(4).toString('hex')}`;
+  return generatedId(); // cfs-<this process's pid>-…: a later run removes what a killed check left (lib/container/stale.ts)
 }
 
 /**
@@ -172,7 +177,7 @@ export async function runContainer(step: Step, target: Target, command: string[]
   const bundle = await runtimeBundle(step, target);
   const { options: runtimeOptions, id } = withId(options.options ?? []);
   const rootless = options.asUser !== undefined || process.getuid?.() !== 0;
-  let invocation = [process.execPath, bundle, 'run', ...runtimeOptions, '--', ...command];
+  let invocation = [process.execPath, bundle, 'run', ...runtimeOptions, ...(options.omitSeparator ? [] : ['--']), ...command];
   const useSandbox = options.sandbox !== false && sandboxAvailable(rootless);
   // Without root, the runtime needs a user namespace, as with `npm run step`; the sandbox makes it.
   if (useSandbox) invocation = sandboxed(invocation, rootless);
@@ -198,7 +203,7 @@ export async function runContainer(step: Step, target: Target, command: string[]
     let stdout = '';
     let stderr = '';
     let report = '';
-    const timer = setTimeout(() => killGroup(child.pid), options.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => killGroup(child.pid), options.timeoutMs ?? 30_000 * slowness());
     let actionStarted = false;
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
@@ -234,7 +239,7 @@ export async function runContainer(step: Step, target: Target, command: string[]
   });
 
   const sandbox = useSandbox ? parseReport(outcome.report) : undefined;
-  const leftovers = await removeLeftovers(id);
+  const leftovers = options.idInUse ? [] : await removeLeftovers(id);
   let calls: string[] = [];
   try {
     calls = readFileSync(callLog, 'utf8').split('\n').filter(Boolean);
@@ -317,19 +322,43 @@ export function lines(text: string): string[] {
   return text.split('\n').filter((line, index, all) => !(index === all.length - 1 && line === ''));
 }
 
-/** Host pids of the processes whose command line is exactly `argv`. */
+/** Host pids of the processes whose command line is exactly `argv` (run natively or by an emulator). */
 export function hostProcesses(argv: string[]): number[] {
-  const wanted = argv.join('\0') + '\0';
   return readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))
     .filter((pid) => {
       try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === wanted;
+        return commandLineIs(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), argv);
       } catch {
         return false; // exited meanwhile
       }
     })
     .map(Number);
+}
+
+/**
+ * Is `cmdline` (as in /proc/PID/cmdline: NUL-separated) the command `argv`? A
+ * program run by an emulator through binfmt_misc (qemu-user) shows the
+ * emulator and the program's path first:
+ *   /usr/libexec/qemu-binfmt/aarch64-binfmt-P\0/usr/bin/sleep\0sleep\0600\0
+ */
+export function commandLineIs(cmdline: string, argv: readonly string[]): boolean {
+  const wanted = argv.join('\0') + '\0';
+  if (cmdline === wanted) return true;
+  const [emulator, program, ...rest] = cmdline.split('\0');
+  return /qemu|binfmt/.test(emulator ?? '') && program !== undefined && rest.join('\0') === wanted;
+}
+
+let measuredSlowness: number | undefined;
+
+/**
+ * How many times slower than a real machine this one runs programs: CFS_SLOWNESS
+ * when set, 20 under an emulator (qemu-user), else 1. Waits are multiplied by it.
+ */
+export function slowness(): number {
+  if (process.env.CFS_SLOWNESS) return Number(process.env.CFS_SLOWNESS) || 1;
+  measuredSlowness ??= threadsOfOneThreadedProgram() > 1 ? 20 : 1;
+  return measuredSlowness;
 }
 
 /** Poll `condition` every 20 ms; false if it is still false after `timeoutMs`. */

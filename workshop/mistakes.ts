@@ -224,7 +224,7 @@ export const MISTAKES: Mistake[] = [
     id: 'cgroup-never-created',
     step: 5,
     title: 'joins a cgroup the parent never created',
-    edits: [{ find: '    const cgroup = createCgroup(container.id);\n    // At most this many processes (and threads) at once: a fork bomb stops there.\n    cgroup.limitPids(container.pidsMax);\n    // At most this much memory, no swap: past it, the kernel\'s OOM killer sends SIGKILL.\n    cgroup.limitMemory(parseSize(container.memory));\n', replace: '    const cgroup = existingCgroup(container.id);\n' }],
+    edits: [{ find: '    const cgroup = createCgroup(container.id);\n', replace: '    const cgroup = existingCgroup(container.id);\n' }],
     cause: /this cgroup does not exist[\s\S]*createCgroup\(container\.id/,
   },
   {

@@ -30,13 +30,14 @@
 // After the last container, it is put back as it was: the processes move back
 // up, the controllers are switched off, the two folders removed.
 import chalk from 'chalk';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EXIT, WorkshopError } from '../kernel/errors.js';
+import { EXIT, WorkshopError, warn } from '../kernel/errors.js';
 import { CGROUP_LEAF, LIMIT_CONTROLLERS, detectCgroups, inInitialUserNamespace } from '../host/machine.js';
 import { cgroupDelegation, type CgroupDelegation } from '../host/privileges.js';
-import { isStale } from './stale.js';
+import { shown, sizeInBytes } from './options.js';
+import { FOREIGN_LEFTOVER_AGE_MS, isStale, ownerOf } from './stale.js';
 import { traceNote, traceShortName } from '../kernel/trace.js';
 
 /** The folder, in each hierarchy, that holds the containers' cgroups. */
@@ -111,18 +112,20 @@ function cgroupFolders(layout: CgroupLayout, name: string): string[] {
     : [join(layout.pids, CGROUP_PARENT, name), join(layout.memory, CGROUP_PARENT, name)];
 }
 
-/** "64", "512K", "256M", "1G" (powers of 1024) → bytes. */
+/**
+ * "64", "512K", "256M", "1G", "1T" (powers of 1024) → bytes. The runtime's
+ * --memory was already checked (lib/container/options.ts): this only converts.
+ */
 export function parseSize(text: string): number {
-  const match = /^(\d+)\s*([kmg]?)i?b?$/i.exec(text.trim());
-  if (!match) {
+  const bytes = sizeInBytes(text);
+  if (bytes === undefined) {
     throw new WorkshopError(
-      `--memory must be a size like 64M, 512K or 1G, not "${text}"`,
-      'Sizes count bytes, with an optional K, M or G suffix (powers of 1024).',
+      `--memory must be a size like 64M, 512K or 1G, not ${shown(text)}`,
+      'Sizes count bytes, with an optional K, M, G or T suffix (powers of 1024).',
       EXIT.usage,
     );
   }
-  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(match[2] ?? '').toLowerCase()] ?? 1;
-  return Number(match[1]) * unit;
+  return bytes;
 }
 
 /** Write one cgroup file, traced; a failure becomes an explanation. */
@@ -139,7 +142,8 @@ function writeCgroupFile(path: string, value: string): void {
 function mkdirCgroup(path: string, parents = true): void {
   traceNote(`mkdir ${path}`);
   try {
-    mkdirSync(path, { recursive: parents });
+    if (parents) mkdirSync(join(path, '..'), { recursive: true }); // containers-from-scratch/ (v1: created on first use)
+    mkdirSync(path);
   } catch (error) {
     if (errorCode(error) !== 'EEXIST') throw cgroupError(`creating the cgroup ${path}`, error);
   }
@@ -358,7 +362,7 @@ export class Cgroup {
         outcome = rmdirCgroup(folder);
       }
       if (outcome !== 'gone') {
-        if (!quiet) process.emitWarning(`could not remove the cgroup ${folder} (${outcome})`);
+        if (!quiet) warn(`could not remove the cgroup ${folder} (${outcome})`);
         return false;
       }
     }
@@ -430,8 +434,25 @@ export function createCgroup(name: string, layout: CgroupLayout = cgroupLayout()
   const cgroup = new Cgroup(layout, name);
   // --trace=compact calls the folders cgroup (v2), or cgroup-pids and cgroup-memory (v1: <mount>/<controller>/…/name).
   for (const folder of cgroup.folders) traceShortName(folder, cgroup.folders.length === 1 ? 'cgroup' : `cgroup-${basename(dirname(dirname(folder)))}`);
+  // A container with this --id is running: two containers must never share (and remove) one cgroup.
+  // (An empty leftover of a killed run with this --id is reused.)
+  if (cgroup.folders.some((folder) => existsSync(folder)) && cgroup.processes().length > 0) {
+    throw new WorkshopError(
+      `a container with the id "${name}" is already running (its cgroup ${cgroup.folders.find((folder) => existsSync(folder))} has processes)`,
+      'Give this one another --id, or leave --id out: each run then gets a unique one.',
+    );
+  }
   if (layout.version === 1) {
-    for (const folder of cgroup.folders) mkdirCgroup(folder);
+    const created: string[] = [];
+    try {
+      for (const folder of cgroup.folders.filter((folder) => !existsSync(folder))) {
+        mkdirCgroup(folder);
+        created.push(folder);
+      }
+    } catch (error) {
+      for (const folder of created.reverse()) rmdirCgroup(folder); // all or nothing
+      throw error;
+    }
     return cgroup;
   }
   // Another runtime of this user may be giving the same delegated cgroup back
@@ -492,21 +513,39 @@ function releaseDelegatedCgroup(layout: CgroupLayout): void {
   }
 }
 
-/** Remove the cgroups of runs that were killed before they could clean up (their runtime pid is gone). */
+/**
+ * Remove the cgroups of runs that were killed before they could clean up: their
+ * runtime is gone (cfs-<pid>-…), or the checker that started them (cfs-check-<pid>-…).
+ * One made in another PID namespace (whose pid cannot be checked from here) goes
+ * only once it has been empty and untouched for FOREIGN_LEFTOVER_AGE_MS.
+ */
 export async function removeStaleCgroups(layout: CgroupLayout = cgroupLayout()): Promise<void> {
   const parents = layout.version === 2 ? [baseOf(layout)] : [layout.pids, layout.memory];
-  const stale = new Set<string>();
+  const names = new Set<string>();
   for (const parent of parents) {
-    let names: string[] = [];
     try {
-      names = readdirSync(join(parent, CGROUP_PARENT));
+      for (const name of readdirSync(join(parent, CGROUP_PARENT))) names.add(name);
     } catch {
-      continue; // no containers-from-scratch folder yet
+      // no containers-from-scratch folder yet
     }
-    for (const name of names) if (isStale(name)) stale.add(name);
   }
-  for (const name of stale) {
-    traceNote(`stale cgroup ${name}: its runtime is gone`);
-    await new Cgroup(layout, name).removeFolders(100, true); // quietly: it may be another user's
+  for (const name of names) {
+    const cgroup = new Cgroup(layout, name);
+    if (isStale(name)) {
+      traceNote(`stale cgroup ${name}: the process that made it is gone`);
+      await cgroup.removeFolders(100, true); // quietly: it may be another user's
+    } else if (ownerOf(name) === 'another' && cgroup.processes().length === 0 && cgroup.folders.every(untouchedForLong)) {
+      traceNote(`stale cgroup ${name}: made in another PID namespace, empty and untouched for long`);
+      await cgroup.removeFolders(0, true);
+    }
+  }
+}
+
+/** A folder (that exists) last changed more than FOREIGN_LEFTOVER_AGE_MS ago. */
+export function untouchedForLong(folder: string): boolean {
+  try {
+    return Date.now() - statSync(folder).mtimeMs > FOREIGN_LEFTOVER_AGE_MS;
+  } catch {
+    return true; // gone already
   }
 }

@@ -25,11 +25,12 @@
 // Docker container are): then /dev/shm/containers-from-scratch-layers-<uid>, a tmpfs.
 // The folder is created without following symlinks, then checked: a folder
 // that belongs to someone else, or that others can write, is refused.
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { isStale } from './stale.js';
-import { WorkshopError } from '../kernel/errors.js';
+import { WorkshopError, warn } from '../kernel/errors.js';
+import { Cgroup, cgroupLayout, untouchedForLong } from './cgroups.js';
+import { isStale, ownerOf } from './stale.js';
 import { traceNote, traceShortName } from '../kernel/trace.js';
 import { overlayBlocker } from '../host/machine.js';
 
@@ -126,24 +127,77 @@ export function layersOf(id: string): Layers {
   return { dir, upper: join(dir, 'upper'), work: join(dir, 'work'), merged: join(dir, 'merged') };
 }
 
-/** The overlay mount's options: `lowerdir=...,upperdir=...,workdir=...`. */
+/**
+ * The overlay mount's options: `lowerdir=...,upperdir=...,workdir=...`.
+ * overlayfs splits them at "," and lowerdir at ":": in a path, those (and
+ * "\\" itself) are written with a backslash before them.
+ */
 export function overlayOptions(lower: string, layers: Layers): string {
-  return `lowerdir=${lower},upperdir=${layers.upper},workdir=${layers.work}`;
+  const escape = (path: string): string => path.replace(/[\\,:]/g, (character) => `\\${character}`);
+  const options = `lowerdir=${escape(lower)},upperdir=${escape(layers.upper)},workdir=${escape(layers.work)}`;
+  // mount(2) reads at most one page of options.
+  if (Buffer.byteLength(options) >= 4096) {
+    throw new WorkshopError(
+      `the overlay's options are ${Buffer.byteLength(options)} bytes long: mount(2) takes at most 4095`,
+      'Use a shorter --rootfs path (or a shorter TMPDIR): the folders of the overlay are named in its options.',
+    );
+  }
+  return options;
 }
 
-/** Create the (empty) layer folders of container `id`, in this user's own layers folder. */
+/** Create the (empty) layer folders of container `id`, in this user's own layers folder: all of them, or none. */
 export function createLayers(id: string): Layers {
   const blocker = overlayBlocker();
   if (blocker) throw new WorkshopError(blocker, 'Run steps 6 and later as root (`sudo npm run step N`), or use a newer kernel (Ubuntu 22.04+, Debian 12+).');
-  ensureLayersFolder();
   const layers = layersOf(id);
+  try {
+    ensureLayersFolder();
+  } catch (error) {
+    throw error instanceof WorkshopError ? error : layersError(error, LAYERS_PARENT, id);
+  }
   // --trace=compact shows these folders as layers/... and merged/... (the container's root).
   traceShortName(layers.dir, 'layers');
   traceShortName(layers.merged, 'merged');
-  mkdirSync(layers.dir, { mode: 0o700 });
-  for (const folder of [layers.upper, layers.work, layers.merged]) mkdirSync(folder);
+  try {
+    mkdirSync(layers.dir, { mode: 0o700 });
+  } catch (error) {
+    throw layersError(error, layers.dir, id);
+  }
+  try {
+    for (const folder of [layers.upper, layers.work, layers.merged]) mkdirSync(folder);
+  } catch (error) {
+    rmSync(layers.dir, { recursive: true, force: true });
+    throw layersError(error, layers.dir, id);
+  }
   traceNote(`mkdir ${layers.dir}/{upper,work,merged}`);
   return layers;
+}
+
+/** What a failed mkdir of the layers means, and what to do. */
+function layersError(error: unknown, path: string, id: string): WorkshopError {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  const failed = `creating the container's layer folders (${path}) failed: ${code || (error as Error).message}`;
+  const temp = `the folder ${dirname(LAYERS_PARENT)}`;
+  switch (code) {
+    case 'EEXIST':
+      return new WorkshopError(
+        `${failed}: a container with the id "${id}" is running, or a run with this --id was killed`,
+        `Give this one another --id (or leave --id out). If no container "${id}" runs, remove the folder: rm -r ${path}`,
+      );
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new WorkshopError(`${failed}: no space (or no free inodes) left there`, `Free some space (df -h ${dirname(path)}; df -i ${dirname(path)}), or set TMPDIR to a folder with room.`);
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return new WorkshopError(`${failed}: ${temp} is not a folder on disk`, 'Set TMPDIR to an existing folder (e.g. TMPDIR=/tmp), or unset it.');
+    case 'EROFS':
+      return new WorkshopError(`${failed}: ${temp} is read-only`, 'Set TMPDIR to a writable folder (e.g. TMPDIR=/tmp).');
+    case 'EACCES':
+    case 'EPERM':
+      return new WorkshopError(`${failed}: this user may not write there`, 'Set TMPDIR to a folder of yours, or check its permissions (ls -ld).');
+    default:
+      return new WorkshopError(failed, '`npm run doctor` checks what this machine offers for overlays.');
+  }
 }
 
 /**
@@ -157,11 +211,16 @@ export function removeLayers(id: string): void {
     rmSync(dir, { recursive: true, force: true });
     traceNote(`rm -r ${dir}`);
   } catch (error) {
-    process.emitWarning(`could not remove ${dir}: ${(error as Error).message}`);
+    warn(`could not remove ${dir}: ${(error as Error).message}`);
   }
 }
 
-/** Remove the folders of runs that were killed before they could clean up (their runtime pid is gone). */
+/**
+ * Remove the folders of runs that were killed before they could clean up (the
+ * process that made them is gone). Those made in another PID namespace go only
+ * once no cgroup of that id is left (a running container always has one) and
+ * they have been untouched for long.
+ */
 export function removeStaleLayers(): void {
   let ids: string[] = [];
   try {
@@ -171,12 +230,23 @@ export function removeStaleLayers(): void {
     return; // no container ran yet
   }
   for (const id of ids) {
-    if (!isStale(id)) continue;
-    traceNote(`stale layers ${id}: its runtime is gone`);
+    const dir = layersOf(id).dir;
+    const foreignAndUnused = (): boolean => ownerOf(id) === 'another' && untouchedForLong(dir) && !cgroupExists(id);
+    if (!isStale(id) && !foreignAndUnused()) continue;
+    traceNote(`stale layers ${id}: the process that made them is gone`);
     try {
-      rmSync(layersOf(id).dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
     } catch {
       // still busy: the next run tries again
     }
+  }
+}
+
+/** Does a cgroup of container `id` exist (in any hierarchy)? */
+function cgroupExists(id: string): boolean {
+  try {
+    return new Cgroup(cgroupLayout(), id).folders.some((folder) => existsSync(folder));
+  } catch {
+    return false; // no usable cgroups here: steps 6+ would not have run
   }
 }

@@ -37,7 +37,10 @@ export function rootfsCommand(dir: string, ...flags: string[]): string {
 /** The symlinks followed in one path before giving up, as Linux does (ELOOP). */
 const MAX_SYMLINKS = 40;
 
-/** Checks that `dir` has an executable /bin/sh and the /proc and /dev folders the runtime mounts onto. */
+/** The folders the runtime mounts onto: /proc (step 4), /dev (step 4), /sys (step 7). */
+const MOUNT_POINTS = ['proc', 'dev', 'sys'];
+
+/** Checks that `dir` has an executable /bin/sh and the /proc, /dev and /sys folders the runtime mounts onto. */
 export function checkRootfs(dir: string): RootfsCheck {
   try {
     return checkReadableRootfs(dir);
@@ -60,11 +63,15 @@ function checkReadableRootfs(dir: string): RootfsCheck {
     return { ok: false, problem: '/bin/sh is not an executable file', fix: rebuild };
   }
 
-  for (const name of ['proc', 'dev']) {
-    // A real folder, not a symlink: mounting onto a symlink would follow it on the host.
-    if (!lstatIfExists(join(dir, name))?.isDirectory()) {
-      return { ok: false, problem: `it has no /${name} folder to mount onto`, fix: `mkdir ${join(dir, name)}, or: ${rebuild}` };
-    }
+  // A real folder each, not a symlink: mounting onto a symlink would follow it on the host.
+  const missing = MOUNT_POINTS.filter((name) => !lstatIfExists(join(dir, name))?.isDirectory());
+  if (missing.length > 0) {
+    const folders = missing.map((name) => `/${name}`).join(', ');
+    return {
+      ok: false,
+      problem: `it has no ${folders} folder${missing.length > 1 ? 's' : ''} to mount onto (the runtime mounts /proc, /dev and /sys)`,
+      fix: `mkdir ${missing.map((name) => join(dir, name)).join(' ')}, or: ${rebuild}`,
+    };
   }
   return { ok: true };
 }

@@ -21,109 +21,20 @@ import { isatty } from 'node:tty';
 import { PR_SET_PDEATHSIG } from '../kernel/constants.js';
 import { EXIT, WorkshopError, reportError } from '../kernel/errors.js';
 import { prctl, prepareEveryExec, setsid, withBytes } from '../kernel/libc.js';
-import { DEFAULT_ROOTFS, REPO_ROOT } from '../paths.js';
-import { traceNote, traceSetting } from '../kernel/trace.js';
-import { ENV_NAME, argumentBytes, containerEnvironment, requestedVariables } from './environment.js';
+import { REPO_ROOT } from '../paths.js';
+import { traceNote } from '../kernel/trace.js';
+import { argumentBytes, containerEnvironment, requestedVariables } from './environment.js';
 import { openContainerTerminal, relayTerminal, takeTerminal, type Relay } from './terminal.js';
+import { USAGE, parseContainer, type Container } from './options.js';
 
-/** Everything a step needs to know about the container it runs. */
-export interface Container {
-  /** The command to run inside, e.g. ["sh", "-c", "echo $$"]. */
-  command: string[];
-  /** The hostname inside (from step 2 on). */
-  hostname: string;
-  /** Absolute path of the root filesystem (from step 4 on). */
-  rootfs: string;
-  /** A name unique on this machine, for per-container resources (cgroups, overlay folders). */
-  id: string;
-  /** cgroup limits (from step 5 on). */
-  pidsMax: number;
-  memory: string;
-  /** --env entries as typed: NAME=VALUE, or NAME to copy the host's variable. */
-  env: string[];
-}
+// Reading and checking the options is lib/container/options.ts.
+export { INTERACTIVE_SHELL, parseContainer, type Container } from './options.js';
 
 export interface Runtime {
   /** Runs on the host: prepares, spawns the child, waits for it; returns the exit status. */
   parent(container: Container): Promise<number>;
   /** Runs in the new namespaces: sets them up and execs the command. Never returns. */
   child(container: Container): never;
-}
-
-const DEFAULTS = {
-  hostname: 'container',
-  rootfs: DEFAULT_ROOTFS,
-  pidsMax: 64,
-  memory: '256M',
-};
-
-/**
- * With no command: an interactive shell. bash when the container has it
- * (dash, as PID 1, fails on exit restoring a terminal process group it cannot
- * see from inside the PID namespace), with a prompt naming the host.
- */
-export const INTERACTIVE_SHELL = ['sh', '-c', 'command -v bash >/dev/null || exec sh; export PS1="\\h:\\w# "; exec bash --norc'];
-
-const USAGE = `usage: <step>.ts run [--hostname NAME] [--rootfs DIR] [--pids-max N] [--memory SIZE] [--env NAME[=VALUE]] [--trace[=compact|full]] [--debug] [--] [cmd args...]`;
-
-/** Parse `[options] [--] cmd args...`; options stop at the first word that is not one. */
-export function parseContainer(args: readonly string[]): Container {
-  const container: Container = { command: [], id: '', ...DEFAULTS, env: [] };
-  let index = 0;
-  const value = (flag: string): string => {
-    const next = args[++index];
-    if (next === undefined) throw new WorkshopError(`${flag} needs a value`, USAGE, EXIT.usage);
-    return next;
-  };
-  for (; index < args.length; index++) {
-    const arg = args[index];
-    if (arg === '--') {
-      index++;
-      break;
-    } else if (arg === '--hostname') container.hostname = value(arg);
-    else if (arg === '--rootfs') container.rootfs = resolve(whereTyped(), value(arg));
-    else if (arg === '--pids-max') container.pidsMax = parsePositive(arg, value(arg));
-    else if (arg === '--memory') container.memory = value(arg);
-    else if (arg === '--id') container.id = value(arg);
-    else if (arg === '--env') container.env.push(envEntry(value(arg)));
-    else if (arg === '--trace' || arg.startsWith('--trace=')) process.env.TRACE = traceValue(arg);
-    else if (arg === '--debug') process.env.CFS_DEBUG = '1';
-    else if (arg.startsWith('--')) throw new WorkshopError(`unknown option ${arg}`, USAGE, EXIT.usage);
-    else break;
-  }
-  container.command = args.slice(index);
-  if (container.command.length === 0) container.command = INTERACTIVE_SHELL;
-  if (container.command[0] === '') throw new WorkshopError('the command is empty.', USAGE, EXIT.usage);
-  if (container.id === '') container.id = `cfs-${process.pid}-${Math.random().toString(16).slice(2, 6)}`;
-  return container;
-}
-
-/** The folder the user typed the command in: npm run changes to the repository, and says where it came from in INIT_CWD. */
-function whereTyped(): string {
-  return process.env.npm_lifecycle_event === 'step' && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd();
-}
-
-function envEntry(text: string): string {
-  const name = text.split('=')[0]!;
-  if (!ENV_NAME.test(name)) {
-    throw new WorkshopError(`--env takes NAME=VALUE or NAME (to copy the host's), with a NAME of letters, digits and _, not "${text}"`, USAGE, EXIT.usage);
-  }
-  return text;
-}
-
-/** --trace, --trace=compact or --trace=full: what TRACE says to this process and the child. */
-function traceValue(option: string): string {
-  const value = traceSetting(option);
-  if (value === undefined) throw new WorkshopError(`unknown option ${option}: --trace takes =compact or =full`, USAGE, EXIT.usage);
-  return value;
-}
-
-function parsePositive(flag: string, text: string): number {
-  const number = Number(text);
-  if (!Number.isInteger(number) || number <= 0) {
-    throw new WorkshopError(`${flag} must be a positive whole number, not "${text}"`, USAGE, EXIT.usage);
-  }
-  return number;
 }
 
 /**

@@ -88,6 +88,31 @@ export function hostUid(): number {
   return uid;
 }
 
+/**
+ * How many threads a single-threaded program (cat) runs with here: 1 on a real
+ * machine; 2 or more under an emulator such as qemu-user, which adds a thread
+ * of its own to every program it runs.
+ */
+export function threadsOfOneThreadedProgram(): number {
+  const status = spawnSync('cat', ['/proc/self/status'], { encoding: 'utf8', timeout: 60_000 }).stdout ?? '';
+  return Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 1);
+}
+
+/**
+ * The kernel refuses a new user namespace to a process with more than one
+ * thread (EINVAL). When even single-threaded programs have several here, that
+ * is why `unshare --user` fails, whatever AppArmor, seccomp or the sysctls say.
+ * Returns the explanation, or undefined when that is not the cause.
+ */
+export function multithreadedCause(error: string | undefined, threads: number): string | undefined {
+  if (threads <= 1 || !/invalid argument|EINVAL/i.test(error ?? '')) return undefined;
+  return (
+    `every program here runs with ${threads} threads (an emulator such as qemu-user adds its own), and the kernel ` +
+    'refuses a new user namespace to a multithreaded process (EINVAL): a limit of emulation, not of this machine\'s settings. ' +
+    'Run as root here, or on a machine of this architecture.'
+  );
+}
+
 /** util-linux's `unshare --version` line, or undefined when there is no `unshare` command. */
 export function unshareVersion(): string | undefined {
   const result = spawnSync('unshare', ['--version'], { encoding: 'utf8', timeout: 1000 });

@@ -2,7 +2,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { LIMIT_CONTROLLERS, detectCgroups, hostUid, readIfExists, unshareVersion, type Cgroups, type ProbeResult } from './machine.js';
+import { LIMIT_CONTROLLERS, detectCgroups, hostUid, multithreadedCause, readIfExists, threadsOfOneThreadedProgram, unshareVersion, type Cgroups, type ProbeResult } from './machine.js';
 
 function sysctl(path: string): string | undefined {
   return readIfExists(path)?.trim();
@@ -28,7 +28,11 @@ export function userNamespacesWork(): boolean {
  * (one paragraph); undefined when nothing is in the way.
  */
 export function userNamespaceBlocker(): string | undefined {
-  if (userNamespacesWork()) return undefined;
+  const [program, ...args] = inUserNamespace(['true']);
+  const probe = spawnSync(program!, args, { encoding: 'utf8' });
+  if (probe.status === 0) return undefined;
+  const emulated = multithreadedCause(probe.stderr, threadsOfOneThreadedProgram());
+  if (emulated) return `User namespaces cannot be created here: ${emulated}`;
   const options = 'Run as root (sudo npm run step N) or allow unprivileged user namespaces';
   if (unshareVersion() === undefined) {
     return `${options}: util-linux's \`unshare\` command is missing (install the util-linux package).`;

@@ -184,3 +184,11 @@ function describeUnexpected(error: unknown): string[] {
   lines.push('  This is a mistake in the step file, not in the workshop: fix that line (`npm run check N` type-checks the file first and names such mistakes).');
   return lines;
 }
+
+/**
+ * A warning that must not get lost: written to stderr at once. (process.emitWarning
+ * prints on a later tick, after a process.exit() that follows has already ended the process.)
+ */
+export function warn(message: string): void {
+  writeSync(2, chalk.yellow(`● ${message}\n`));
+}

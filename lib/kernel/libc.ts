@@ -80,6 +80,14 @@ const c = define({
   // (ffi-rs passes a Buffer's own memory, not a copy: what the kernel writes there stays in it).
   ioctl: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32, DataType.U64, DataType.U8Array], errno: true },
   close: { library: 'libc', retType: DataType.I32, paramsType: [DataType.I32], errno: true },
+  // Extended attributes of a file (not following a symlink): name, value bytes, size, flags.
+  lsetxattr: {
+    library: 'libc',
+    retType: DataType.I32,
+    paramsType: [DataType.String, DataType.String, DataType.U8Array, DataType.U64, DataType.I32],
+    errno: true,
+  },
+  lgetxattr: { library: 'libc', retType: DataType.I64, paramsType: [DataType.String, DataType.String, DataType.U8Array, DataType.U64], errno: true },
 });
 
 type Result = { value: number | bigint; errnoCode: number; errnoMessage: string };
@@ -212,6 +220,23 @@ export function rawTermios(termios: Buffer): Buffer {
   const raw = Buffer.from(termios);
   c.cfmakeraw([raw]);
   return raw;
+}
+
+/**
+ * lsetxattr(2): set an extended attribute, e.g. "security.capability" (a
+ * program's file capabilities, what `setcap` writes). Node has no API for it.
+ */
+export function lsetxattr(path: string, name: string, value: Buffer): void {
+  check('lsetxattr', `${showArg(path)}, ${showArg(name)}, <${value.length} bytes>, ${value.length}, 0`, c.lsetxattr([path, name, value, value.length, 0]));
+}
+
+/** lgetxattr(2): an extended attribute's value, or undefined when the file has none by that name (ENODATA). */
+export function lgetxattr(path: string, name: string): Buffer | undefined {
+  const value = Buffer.alloc(64 * 1024); // XATTR_SIZE_MAX
+  const result = c.lgetxattr([path, name, value, value.length]);
+  if (Number(result.value) === -1 && result.errnoCode === constants.errno.ENODATA) return undefined;
+  const size = check('lgetxattr', `${showArg(path)}, ${showArg(name)}`, result);
+  return value.subarray(0, size);
 }
 
 /**
