@@ -7,14 +7,14 @@
 // on a slow machine the suite fails where it must, and never hangs.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { compile } from '../workshop/compile.mjs';
 import { Cgroup, cgroupLayout } from '../lib/container/cgroups.js';
 import { multithreadedCause } from '../lib/host/machine.js';
-import { layersOf } from '../lib/container/overlay.js';
+import { LAYERS_PARENT, layersOf } from '../lib/container/overlay.js';
 import { idNaming } from '../lib/container/stale.js';
 import { DEFAULT_ROOTFS, REPO_ROOT } from '../lib/paths.js';
 import { STEPS } from '../workshop/steps.js';
@@ -76,8 +76,14 @@ describe('nothing leaks to the host', { timeout: TEST_TIMEOUT }, () => {
     const mountsBefore = hostMounts();
     assert.equal((await runContainer(latest, 'solutions', ['true'])).status, 0);
     assert.equal((await runContainer(latest, 'solutions', ['no-such-command'])).status, 127);
-    const failedSetup = await runContainer(latest, 'solutions', ['true'], { env: { TMPDIR: '/proc/self' } });
-    assert.equal(failedSetup.status, 125, failedSetup.stderr); // the layers cannot be made, after the cgroup was
+    // A setup that fails after the cgroup exists: the layers folder (in a private mount namespace) has no free inode.
+    const failedId = idNaming(process.pid, 'rb');
+    const bundle = await compile(runtimeFile(latest, 'solutions'));
+    const noInodes = `mkdir -p "$1" && mount -t tmpfs -o nr_inodes=1,size=64k,mode=0700 none "$1" && shift && exec "$@"`;
+    const failedSetup = spawnSync('unshare', ['--mount', 'sh', '-c', noInodes, 'sh', LAYERS_PARENT, process.execPath, bundle, 'run', '--id', failedId, 'true'], { encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
+    assert.equal(failedSetup.status, 125, failedSetup.stderr);
+    assert.match(failedSetup.stderr, /no space \(or no free inodes\)/);
+    assert.deepEqual(new Cgroup(cgroupLayout(), failedId).folders.filter((folder) => existsSync(folder)), [], 'the cgroup made before the failure is removed');
     const sleeper = uniqueSleep();
     const runtime = await startRuntime(t, sleeper, [sleeper]);
     await waitUntil(() => hostProcesses(sleeper).length === 1, 'the container to start');
