@@ -377,7 +377,7 @@ export const CHECKS: Check[] = [
     step: 6,
     name: 'a file written inside is gone after exit, and never appears in rootfs/',
     hint:
-      "The child mounts an overlay (mount('overlay', layers.merged, 'overlay', 0, overlayOptions(container.rootfs, layers))) " +
+      "The child mounts an overlay (mount('overlay', layers.merged, 'overlay', 0, overlayOptions(container, layers))) " +
       'and makes layers.merged the new root instead of bind-mounting the rootfs: writes then go to the upper layer.',
     async run({ run }) {
       const file = `/tmp/cfs-written-${randomBytes(4).toString('hex')}`;

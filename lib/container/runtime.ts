@@ -11,9 +11,10 @@ import { constants } from 'node:os';
 import { isAbsolute, relative } from 'node:path';
 import { PR_SET_PDEATHSIG } from '../kernel/constants.js';
 import { EXIT, WorkshopError, reportError } from '../kernel/errors.js';
-import { prctl } from '../kernel/libc.js';
+import { beforeExec, prctl } from '../kernel/libc.js';
 import { REPO_ROOT } from '../paths.js';
 import { traceNote } from '../kernel/trace.js';
+import { applyImageConfig, imageUserNote } from './image.js';
 import { USAGE, parseContainer, type Container } from './options.js';
 
 // Reading and checking the options is lib/container/options.ts.
@@ -31,7 +32,8 @@ function childArguments(container: Container): string[] {
   return [
     '--id', container.id,
     '--hostname', container.hostname,
-    '--rootfs', container.rootfs,
+    // An image is found again by name in the child; its command is already complete (no Entrypoint to add again).
+    ...(container.image ? ['--image', container.image.ref, '--entrypoint', ''] : ['--rootfs', container.rootfs]),
     '--pids-max', String(container.pidsMax),
     '--memory', container.memory,
     '--', ...container.command,
@@ -111,7 +113,11 @@ export function runtime(steps: Runtime): void {
     try {
       // If the parent dies (even by SIGKILL), the kernel kills the container too.
       prctl(PR_SET_PDEATHSIG, constants.signals.SIGKILL, 'PR_SET_PDEATHSIG, SIGKILL');
-      steps.child(parseContainer(args));
+      const container = parseContainer(args);
+      // An image's Env and WorkingDir apply to its command: set just before the exec, inside the container.
+      const image = container.image;
+      if (image) beforeExec(() => applyImageConfig(image));
+      steps.child(container);
     } catch (error) {
       process.exit(reportError(error));
     }
@@ -122,6 +128,8 @@ export function runtime(steps: Runtime): void {
     } catch (error) {
       process.exit(reportError(error));
     }
+    const userNote = container.image && imageUserNote(container.image);
+    if (userNote) process.stderr.write(`note: ${userNote}\n`);
     steps.parent(container).then(
       (status) => process.exit(status),
       (error: unknown) => process.exit(reportError(error)),

@@ -196,11 +196,19 @@ function foundInPath(file: string): boolean {
   return (process.env.PATH ?? '/usr/bin:/bin').split(':').some((folder) => existsSync(`${folder || '.'}/${file}`));
 }
 
+/** What the runtime does in the child just before every exec, after the step's own setup (e.g. an image's Env and WorkingDir). */
+const execPreparations: (() => void)[] = [];
+
+export function beforeExec(prepare: () => void): void {
+  execPreparations.push(prepare);
+}
+
 /**
  * execvp(3): replace this process with `file` (searched in PATH), running with `argv`.
  * Only returns by throwing: exit code 127 when not found, 126 when not executable.
  */
 export function execvp(file: string, argv: readonly string[]): never {
+  for (const prepare of execPreparations) prepare();
   keepStdioAcrossExec();
   const args = `${showArg(file)}, ${showArg([...argv])}`;
   traceNoReturn('execvp', args, '→ the command replaces this process');
