@@ -27,4 +27,4 @@ function loadFfiRs(): typeof import('ffi-rs') {
   }
 }
 
-export const { DataType, define, open } = loadFfiRs();
+export const { DataType, define, load, open } = loadFfiRs();

@@ -6,6 +6,7 @@
 //   2. trace it (--trace) with its arguments decoded into names,
 //   3. on -1, throw a LibcError naming the call, the errno and a hint.
 import {
+  AT_FDCWD,
   CLONE_FLAGS,
   F_GETFD,
   F_GETFL,
@@ -13,6 +14,7 @@ import {
   F_SETFL,
   FD_CLOEXEC,
   IOCTL_REQUESTS,
+  MKNODAT_SYSCALL,
   MOUNT_FLAGS,
   O_NONBLOCK,
   SOCKET_DOMAINS,
@@ -22,7 +24,7 @@ import {
   syscallNumber,
 } from './constants.js';
 import { LibcError } from './errors.js';
-import { DataType, LIBC_PATH, define, open } from './ffi.js';
+import { DataType, LIBC_PATH, define, load, open } from './ffi.js';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { showArg, traceCall, traceFailure, traceNoReturn } from './trace.js';
@@ -155,6 +157,25 @@ export function close(fd: number): void {
  */
 export function lsetxattr(path: string, name: string, value: Buffer): void {
   check('lsetxattr', `${showArg(path)}, ${showArg(name)}, <${value.length} bytes>, ${value.length}, 0`, c.lsetxattr([path, name, value, value.length, 0]));
+}
+
+/**
+ * mknod(2), as mknodat(AT_FDCWD, path, mode, device) through syscall(): glibc
+ * before 2.33 exports no mknod symbol. An image layer's whiteout is a
+ * character device 0/0 (which Linux 5.8+ lets any user create).
+ */
+export function mknod(path: string, mode: number, device: number): void {
+  const number = MKNODAT_SYSCALL[process.arch];
+  if (number === undefined) throw new Error(`no mknodat syscall number for ${process.arch}`);
+  const result = load({
+    library: 'libc',
+    funcName: 'syscall',
+    retType: DataType.I64,
+    paramsType: [DataType.I64, DataType.I64, DataType.String, DataType.I64, DataType.I64],
+    paramsValue: [number, AT_FDCWD, path, mode, device],
+    errno: true,
+  }) as unknown as Result;
+  check('mknod', `${showArg(path)}, 0${mode.toString(8)}, ${device}`, result);
 }
 
 /** lgetxattr(2): an extended attribute's value, or undefined when the file has none by that name (ENODATA). */
