@@ -1,4 +1,4 @@
-// npm run step N [-- [--solution] [--trace] [--rootfs DIR] [cmd args...]]
+// npm run step N [-- [--solution] [--trace] [--rootfs DIR | --image REF] [cmd args...]]
 //
 // Runs the participant's runtime for step N (the reference with --solution).
 // Default command: an interactive shell.
@@ -12,6 +12,7 @@ import { REPO_ROOT } from '../lib/paths.js';
 import { exerciseFile, solutionFile, type Step } from '../workshop/steps.js';
 import { pristineExercise } from '../workshop/exercises.js';
 import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
+import { ensureFlatImage } from '../rootfs-builder/image-store.js';
 import { compile } from '../workshop/compile.mjs';
 import { main, requireStep } from './common.js';
 import { inUserNamespace, userNamespaceBlocker } from '../lib/host/privileges.js';
@@ -41,7 +42,18 @@ function reexecInUserNamespace(bundle: string, args: string[]): never {
 }
 
 /** Options of the runtime that take a value, to find where the command starts. */
-const VALUE_OPTIONS = new Set(['--rootfs', '--hostname', '--pids-max', '--memory', '--id']);
+const VALUE_OPTIONS = new Set(['--rootfs', '--hostname', '--pids-max', '--memory', '--id', '--image', '--entrypoint']);
+
+/** The value of `--image REF` among the runtime's options (before the command), if any. */
+function imageOption(args: readonly string[]): string | undefined {
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index] ?? '';
+    if (arg === '--image') return args[index + 1];
+    if (arg === '--' || !arg.startsWith('--')) break;
+    if (VALUE_OPTIONS.has(arg)) index++;
+  }
+  return undefined;
+}
 
 /** Take `--solution` out of the options (before the command), leaving the runtime's own. */
 function takeSolutionFlag(args: string[]): { useSolution: boolean; args: string[] } {
@@ -77,6 +89,9 @@ main(async () => {
     );
   }
   ensureDefaultRootfs(); // built once, the first time any step runs
+  // An image at steps 4-5 (and in a step-6 exercise, which may still bind-mount the rootfs): its layers merged into one folder, once.
+  const image = imageOption(args);
+  if (image && step.number >= 4 && (step.number <= 5 || (step.number === 6 && !useSolution))) await ensureFlatImage(image);
   const bundle = await compile(file);
   if (process.getuid?.() !== 0) reexecInUserNamespace(bundle, args);
   // Become the step's runtime, in this process: `<bundle> run <args>`.

@@ -12,13 +12,14 @@
 // complete (staging.ts): a pull that is interrupted leaves no half layer, only
 // a partial download (<hex>.partial-<pid>), which the next pull goes on from.
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, createReadStream, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, createReadStream, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import chalk from 'chalk';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { WorkshopError } from '../lib/kernel/errors.js';
 import { inInitialUserNamespace } from '../lib/host/machine.js';
-import { flatFolder, layerFolder, recordPath, type ImageRecord, type Reference } from '../lib/container/image.js';
+import { findImage, flatFolder, layerFolder, parseReference, readRecord, recordPath, type ImageRecord, type Reference } from '../lib/container/image.js';
 import { IMAGES_DIR } from '../lib/paths.js';
 import { processIsGone } from '../lib/container/stale.js';
 import { closedToOthers } from './import.js';
@@ -232,6 +233,18 @@ export class ImageStore {
       rmSync(staging, { recursive: true, force: true }); // made meanwhile by another pull
     }
   }
+}
+
+/**
+ * Steps 4–5 run an image from its layers merged into one folder (they have
+ * no overlay yet): made the first time it is needed, then reused.
+ */
+export async function ensureFlatImage(ref: string, store = IMAGES_DIR): Promise<void> {
+  const image = findImage(ref, store); // not pulled: says how to pull it
+  if (statSync(image.flat, { throwIfNoEntry: false })?.isDirectory()) return;
+  const record = readRecord(parseReference(ref), store)!;
+  writeSync(2, chalk.dim(`merging the ${record.layers.length} layers of ${ref} into one folder for steps 4-5 (once): ${image.flat}\n`));
+  await new ImageStore(store).flatten(record);
 }
 
 /**

@@ -4,8 +4,9 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
+import { ensureFlatImage } from '../rootfs-builder/image-store.js';
 import { compile } from './compile.mjs';
-import { REPO_ROOT } from '../lib/paths.js';
+import { IMAGES_DIR, REPO_ROOT } from '../lib/paths.js';
 import { inUserNamespace } from '../lib/host/privileges.js';
 import { STEPS, exerciseFile, solutionFile, type Step } from './steps.js';
 
@@ -65,6 +66,9 @@ export function reproduceCommand(step: Step, target: Target, args: readonly stri
  */
 export async function runContainer(step: Step, target: Target, command: string[], options: RunOptions = {}): Promise<RunResult> {
   ensureDefaultRootfs();
+  // An image at steps 4-5 runs from its layers merged into one folder, as with npm run step.
+  const image = options.options?.[options.options.indexOf('--image') + 1];
+  if (options.options?.includes('--image') && image && step.number <= 5) await ensureFlatImage(image, options.env?.CFS_IMAGES ?? IMAGES_DIR);
   const bundle = await compile(runtimeFile(step, target));
   const args = [...(options.options ?? []), ...(options.omitSeparator ? [] : ['--']), ...command];
   let invocation = [process.execPath, bundle, 'run', ...args];

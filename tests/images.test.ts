@@ -1,0 +1,481 @@
+// node --import tsx --test tests/images.test.ts
+// (as root; needs Debian's docker-registry and skopeo, and openssl: .ci/run installs them)
+//
+// Real images, offline: the test builds a small image of four layers itself
+// (our rootfs/; files added; a file and a folder deleted by whiteouts; a
+// folder made opaque), pushes it with skopeo to a CNCF distribution registry
+// it starts on a free localhost port (with a token server, so the pull goes
+// through the same 401 → anonymous token → retry dance as Docker Hub's), pulls
+// it with `npm run rootfs -- --image`, and runs it at steps 6 and 4. Also: a
+// `docker save` archive, a corrupted blob, an index without this platform, and
+// a pull killed half-way then resumed.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, createPrivateKey, randomBytes, sign } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { pack as tarPack } from 'tar-stream';
+import { lgetxattr } from '../lib/kernel/libc.js';
+import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
+import { hostPlatform } from '../rootfs-builder/oci.js';
+import { runContainer, stepNumbered, targetFromEnv } from '../workshop/harness.js';
+import { compile } from '../workshop/compile.mjs';
+import { DEFAULT_ROOTFS, REPO_ROOT } from '../lib/paths.js';
+
+const tools = ['docker-registry', 'skopeo', 'openssl'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+const skip = process.getuid?.() !== 0 ? 'needs root' : tools.length > 0 ? `needs ${tools.join(', ')} (apt-get install docker-registry skopeo openssl)` : false;
+
+const scratch = mkdtempSync(join(tmpdir(), 'cfs-images-test-'));
+const stopping: (() => void)[] = [];
+after(() => {
+  for (const stop of stopping.reverse()) stop();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+// ── Building an image ──────────────────────────────────────────────────────
+
+interface TarEntry {
+  name: string;
+  type?: 'file' | 'directory';
+  data?: string;
+  mode?: number;
+}
+
+function tarOf(entries: TarEntry[]): Promise<Buffer> {
+  const pack = tarPack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
+  for (const entry of entries) {
+    const type = entry.type ?? 'file';
+    const header = { name: entry.name, type, mode: entry.mode ?? (type === 'directory' ? 0o755 : 0o644), mtime: new Date(1_700_000_000_000), uid: 0, gid: 0 };
+    if (type === 'file') pack.entry(header, entry.data ?? '');
+    else pack.entry(header);
+  }
+  pack.finalize();
+  return new Promise((resolve) => pack.on('end', () => resolve(Buffer.concat(chunks))));
+}
+
+const digestOf = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+interface Blob {
+  mediaType: string;
+  digest: string;
+  size: number;
+}
+
+class Layout {
+  readonly blobs = new Map<string, Buffer>();
+  constructor(readonly dir: string) {
+    mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+    writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  }
+  add(mediaType: string, bytes: Buffer): Blob {
+    const digest = digestOf(bytes);
+    this.blobs.set(digest, bytes);
+    writeFileSync(join(this.dir, 'blobs', 'sha256', digest.slice(7)), bytes);
+    return { mediaType, digest, size: bytes.length };
+  }
+  json(mediaType: string, value: unknown): Blob {
+    return this.add(mediaType, Buffer.from(JSON.stringify(value)));
+  }
+  index(entries: (Blob & { platform?: object; annotations?: object })[]): void {
+    writeFileSync(join(this.dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries }));
+  }
+}
+
+const IMAGE_COMMAND = ['sh', '-c', 'echo "cwd=$(pwd) greeting=$GREETING"; ls -AR /data; cat /data/keep.txt /data/new.txt /data/dir/fresh.txt'];
+const EXPECTED = [
+  'cwd=/data/dir greeting=hello from the image',
+  '/data:', 'dir', 'keep.txt', 'new.txt', '', '/data/dir:', 'fresh.txt',
+  'keep v2', 'new', 'fresh',
+].join('\n') + '\n';
+
+interface TestImage {
+  layout: Layout;
+  /** The uncompressed tars, bottom first. */
+  tars: Buffer[];
+  layers: Blob[];
+  config: Buffer;
+  diffIds: string[];
+}
+
+/** Four layers: our rootfs (uncompressed), files added, a file and a folder deleted, a folder made opaque (gzip). */
+async function buildImage(dir: string): Promise<TestImage> {
+  ensureDefaultRootfs();
+  const base = execFileSync('tar', ['-C', DEFAULT_ROOTFS, '--numeric-owner', '-cf', '-', '.'], { maxBuffer: 512 * 1024 * 1024 });
+  const tars = [
+    base,
+    await tarOf([
+      { name: 'data/', type: 'directory' },
+      { name: 'data/keep.txt', data: 'keep\n' },
+      { name: 'data/gone.txt', data: 'gone\n' },
+      { name: 'data/olddir/', type: 'directory' },
+      { name: 'data/olddir/x', data: 'x\n' },
+      { name: 'data/dir/', type: 'directory' },
+      { name: 'data/dir/old.txt', data: 'old\n' },
+      { name: 'data/dir/sub/', type: 'directory' },
+      { name: 'data/dir/sub/older.txt', data: 'older\n' },
+    ]),
+    await tarOf([
+      { name: 'data/', type: 'directory' },
+      { name: 'data/.wh.gone.txt' },
+      { name: 'data/.wh.olddir' },
+      { name: 'data/keep.txt', data: 'keep v2\n' },
+      { name: 'data/new.txt', data: 'new\n' },
+    ]),
+    await tarOf([
+      { name: 'data/dir/', type: 'directory' },
+      { name: 'data/dir/.wh..wh..opq' },
+      { name: 'data/dir/fresh.txt', data: 'fresh\n' },
+    ]),
+  ];
+  const layout = new Layout(dir);
+  const layers = tars.map((tar, index) =>
+    index === 0 ? layout.add('application/vnd.oci.image.layer.v1.tar', tar) : layout.add('application/vnd.oci.image.layer.v1.tar+gzip', gzipSync(tar)),
+  );
+  const diffIds = tars.map(digestOf);
+  const platform = hostPlatform();
+  const configOf = (architecture: string): Buffer =>
+    Buffer.from(
+      JSON.stringify({
+        architecture,
+        os: 'linux',
+        config: { Env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'GREETING=hello from the image'], Cmd: IMAGE_COMMAND, WorkingDir: '/data/dir', User: 'nobody' },
+        rootfs: { type: 'layers', diff_ids: diffIds },
+      }),
+    );
+  const config = configOf(platform.architecture);
+  const manifest = layout.json('application/vnd.oci.image.manifest.v1+json', {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: layout.add('application/vnd.oci.image.config.v1+json', config),
+    layers,
+  });
+  // An index whose only image is for another processor (its config says so too).
+  const foreignArchitecture = platform.architecture === 's390x' ? 'riscv64' : 's390x';
+  const foreignManifest = layout.json('application/vnd.oci.image.manifest.v1+json', {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: layout.add('application/vnd.oci.image.config.v1+json', configOf(foreignArchitecture)),
+    layers,
+  });
+  const foreignIndex = layout.json('application/vnd.oci.image.index.v1+json', {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [{ ...foreignManifest, platform: { os: 'linux', architecture: foreignArchitecture } }],
+  });
+  // A small image of its own, whose layer the test corrupts in the registry.
+  const corruptible = layout.add('application/vnd.oci.image.layer.v1.tar+gzip', gzipSync(await tarOf([{ name: 'corrupt.bin', data: randomBytes(4096).toString('hex') }])));
+  const smallConfig = Buffer.from(JSON.stringify({ architecture: platform.architecture, os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [digestOf(await tarOf([]))] } }));
+  const bad = layout.json('application/vnd.oci.image.manifest.v1+json', {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: layout.add('application/vnd.oci.image.config.v1+json', smallConfig),
+    layers: [corruptible],
+  });
+  layout.index([
+    { ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'v1' } },
+    { ...foreignIndex, annotations: { 'org.opencontainers.image.ref.name': 'foreign' } },
+    { ...bad, annotations: { 'org.opencontainers.image.ref.name': 'bad' } },
+  ]);
+  return { layout, tars, layers, config, diffIds };
+}
+
+/** The same image as `docker save` writes it (before Docker 25): manifest.json, <config>.json, <id>/layer.tar. */
+async function dockerSaveArchive(image: TestImage, tag: string): Promise<Buffer> {
+  const configName = `${digestOf(image.config).slice(7)}.json`;
+  const layerNames = image.diffIds.map((id) => `${id.slice(7)}/layer.tar`);
+  const entries: { name: string; data: Buffer }[] = [
+    ...image.tars.map((tar, index) => ({ name: layerNames[index]!, data: tar })),
+    { name: configName, data: image.config },
+    { name: 'manifest.json', data: Buffer.from(JSON.stringify([{ Config: configName, RepoTags: [tag], Layers: layerNames }])) },
+  ];
+  const pack = tarPack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
+  for (const entry of entries) pack.entry({ name: entry.name, mode: 0o644 }, entry.data);
+  pack.finalize();
+  return new Promise((resolve) => pack.on('end', () => resolve(Buffer.concat(chunks))));
+}
+
+// ── A registry on localhost, with a token server ───────────────────────────
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const base64url = (value: Buffer | string): string => Buffer.from(value).toString('base64url');
+
+/** Grants any scope it is asked for, as a JWT the registry checks against the certificate it was given. */
+async function startTokenServer(dir: string): Promise<{ url: string; cert: string; requests: string[] }> {
+  const key = join(dir, 'token.key');
+  const cert = join(dir, 'token.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=cfs-test-token'], { stdio: 'ignore' });
+  const privateKey = createPrivateKey(readFileSync(key));
+  const der = Buffer.from(readFileSync(cert, 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    requests.push(url.search);
+    const access = url.searchParams.getAll('scope').map((scope) => {
+      const [type, ...rest] = scope.split(':');
+      const actions = rest.pop()!.split(',');
+      return { type, name: rest.join(':'), actions };
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const header = base64url(JSON.stringify({ typ: 'JWT', alg: 'ES256', x5c: [der.toString('base64')] }));
+    const claims = base64url(JSON.stringify({ iss: 'cfs-test', sub: '', aud: url.searchParams.get('service'), exp: now + 600, nbf: now - 60, iat: now, jti: randomBytes(8).toString('hex'), access }));
+    const signature = sign('sha256', Buffer.from(`${header}.${claims}`), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ token: `${header}.${claims}.${base64url(signature)}` }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  stopping.push(() => server.close());
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, cert, requests };
+}
+
+interface Registry {
+  host: string;
+  storage: string;
+  process: ChildProcess;
+}
+
+/** docker-registry on a free port, its own config and storage; killed with the test (and with this process: --pdeathsig). */
+async function startRegistry(dir: string, token: { url: string; cert: string }): Promise<Registry> {
+  const storage = join(dir, 'storage');
+  for (let tries = 1; ; tries++) {
+    const port = await freePort();
+    const config = join(dir, 'registry.yml');
+    writeFileSync(
+      config,
+      [
+        'version: 0.1',
+        'log: { level: error, accesslog: { disabled: true } }',
+        `storage: { filesystem: { rootdirectory: ${storage} }, delete: { enabled: true } }`,
+        `http: { addr: "127.0.0.1:${port}", secret: test }`,
+        `auth: { token: { realm: "${token.url}", service: cfs-test-registry, issuer: cfs-test, rootcertbundle: ${token.cert} } }`,
+      ].join('\n'),
+    );
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', 'docker-registry', 'serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    stopping.push(() => child.kill('SIGKILL'));
+    for (const start = Date.now(); Date.now() - start < 10_000 && child.exitCode === null; await new Promise((resolve) => setTimeout(resolve, 50))) {
+      const status = await new Promise<number>((resolve) => {
+        const req = request({ host: '127.0.0.1', port, path: '/v2/' }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', () => resolve(0));
+        req.end();
+      });
+      if (status === 401) return { host: `127.0.0.1:${port}`, storage, process: child };
+    }
+    child.kill('SIGKILL');
+    if (tries === 3) throw new Error(`docker-registry did not start: ${stderr}`);
+  }
+}
+
+/** skopeo copy (asynchronous: the token server it asks is in this process). */
+async function skopeoCopy(from: string, to: string, ...flags: string[]): Promise<void> {
+  const child = spawn('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--insecure-policy', ...flags, from, to], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000, killSignal: 'SIGKILL' });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(status, 0, `skopeo copy ${from} ${to}: ${stderr}`);
+}
+
+// ── Running the commands ───────────────────────────────────────────────────
+
+let rootfsBundle = '';
+
+/** npm run rootfs -- ARGS, with the image store `store`. */
+interface CommandResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function rootfsCommand(args: string[], store: string): Promise<CommandResult> & { child: ChildProcess } {
+  const child = spawn(process.execPath, [rootfsBundle, ...args], { cwd: REPO_ROOT, env: { ...process.env, CFS_IMAGES: store, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, killSignal: 'SIGKILL' });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<CommandResult>((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+  return Object.assign(done, { child });
+}
+
+/** Every file under `root` with its type (and content for small files): what a layer or a merged tree holds. */
+function listing(root: string, under = ''): string[] {
+  return readdirSync(join(root, under))
+    .sort()
+    .flatMap((name) => {
+      const path = join(under, name);
+      const stat = lstatSync(join(root, path));
+      if (stat.isDirectory()) return [`${path}/`, ...listing(root, path)];
+      if (stat.isCharacterDevice()) return [`${path} c${stat.rdev}`];
+      return [`${path} ${stat.size <= 64 ? JSON.stringify(readFileSync(join(root, path), 'utf8')) : stat.size}`];
+    });
+}
+
+describe('real images: pull from a registry, docker save, layers stacked by overlay', { skip }, () => {
+  let image: TestImage;
+  let registry: Registry;
+  let tokens: { url: string; cert: string; requests: string[] };
+  const store = join(scratch, 'images');
+  let ref = '';
+
+  before(async () => {
+    rootfsBundle = await compile(`${REPO_ROOT}/cli/rootfs.ts`);
+    image = await buildImage(join(scratch, 'layout'));
+    tokens = await startTokenServer(scratch);
+    registry = await startRegistry(scratch, tokens);
+    ref = `${registry.host}/cfs/test:v1`;
+    const layout = join(scratch, 'layout');
+    await skopeoCopy(`oci:${layout}:v1`, `docker://${ref}`);
+    await Promise.all([
+      skopeoCopy(`oci:${layout}:v1`, `docker://${registry.host}/cfs/test:v2s2`, '--format', 'v2s2'),
+      skopeoCopy(`oci:${layout}:foreign`, `docker://${registry.host}/cfs/test:foreign`, '--all'),
+      skopeoCopy(`oci:${layout}:bad`, `docker://${registry.host}/cfs/bad:1`),
+    ]);
+  });
+
+  test('npm run rootfs -- --image pulls an OCI image: anonymous token, every layer unpacked once, whiteouts for overlayfs', async () => {
+    const result = await rootfsCommand(['--image', ref], store);
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /✓ image 127\.0\.0\.1:\d+\/cfs\/test:v1 \(linux\/\w+, id [0-9a-f]{12}\): 4 layers/);
+    assert.match(result.stdout, /run it: npm run step 6 -- --image 127\.0\.0\.1:\d+\/cfs\/test:v1/);
+    assert.ok(tokens.requests.some((query) => query.includes('scope=repository%3Acfs%2Ftest%3Apull')), `no anonymous token was asked for: ${tokens.requests.join(' ')}`);
+    // Each layer in a folder of its own, named after its content's digest; whiteouts as overlayfs reads them.
+    const layers = join(store, 'layers');
+    const [, added, deleted, opaque] = image.diffIds.map((id) => join(layers, id.slice(7, 19)));
+    assert.deepEqual(listing(added!), ['data/', 'data/dir/', 'data/dir/old.txt "old\\n"', 'data/dir/sub/', 'data/dir/sub/older.txt "older\\n"', 'data/gone.txt "gone\\n"', 'data/keep.txt "keep\\n"', 'data/olddir/', 'data/olddir/x "x\\n"']);
+    assert.deepEqual(listing(deleted!), ['data/', 'data/gone.txt c0', 'data/keep.txt "keep v2\\n"', 'data/new.txt "new\\n"', 'data/olddir c0']);
+    assert.deepEqual(listing(opaque!), ['data/', 'data/dir/', 'data/dir/fresh.txt "fresh\\n"']);
+    assert.equal(lgetxattr(join(opaque!, 'data/dir'), 'trusted.overlay.opaque')?.toString(), 'y');
+    assert.equal(lgetxattr(join(opaque!, 'data'), 'trusted.overlay.opaque'), undefined);
+    assert.equal(statSync(store).mode & 0o777, 0o700, 'the store is private: its setuid programs are out of other users\' reach');
+  });
+
+  test('step 6 stacks the layers with overlay and runs the image\'s Cmd with its Env and WorkingDir; step 4 runs a flattened copy', async () => {
+    for (const number of [6, 4]) {
+      const step = stepNumbered(number);
+      const result = await runContainer(step, targetFromEnv(), [], { options: ['--image', ref], env: { CFS_IMAGES: store } });
+      assert.equal(result.stdout, EXPECTED, `step ${number}: ${result.reproduce}\n${result.stderr}`);
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stderr, /asks to run as user "nobody"/);
+    }
+    // A command typed replaces the image's Cmd; step 6's writes stay in the container's own layer.
+    const step6 = stepNumbered(6);
+    const written = await runContainer(step6, targetFromEnv(), ['sh', '-c', 'echo changed > /data/keep.txt; rm /data/new.txt; cat /data/keep.txt'], { options: ['--image', ref], env: { CFS_IMAGES: store } });
+    assert.equal(written.stdout, 'changed\n', written.stderr);
+    const again = await runContainer(step6, targetFromEnv(), ['cat', '/data/keep.txt', '/data/new.txt'], { options: ['--image', ref], env: { CFS_IMAGES: store } });
+    assert.equal(again.stdout, 'keep v2\nnew\n', again.stderr);
+  });
+
+  test('a Docker v2 manifest of the same image: its layers are found unpacked already', async () => {
+    const result = await rootfsCommand(['--image', `${registry.host}/cfs/test:v2s2`], store);
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+    assert.equal((result.stdout.match(/already unpacked/g) ?? []).length, 4, result.stdout);
+    const record = JSON.parse(readFileSync(join(store, 'names', registry.host, 'cfs', 'test', 'v2s2.json'), 'utf8')) as { layers: { mediaType: string }[] };
+    assert.ok(record.layers.every((layer) => layer.mediaType.startsWith('application/vnd.docker.image.rootfs.diff.tar')), JSON.stringify(record.layers));
+  });
+
+  test('an index with only a foreign platform is refused, naming the platforms it has', async () => {
+    const result = await rootfsCommand(['--image', `${registry.host}/cfs/test:foreign`], store);
+    assert.equal(result.status, 1, result.stdout);
+    assert.match(result.stderr, /has no image for this machine \(linux\/\w+(\/v8)?\): it has linux\/(s390x|riscv64)/);
+    assert.doesNotMatch(result.stderr, /at .*\.ts:\d+/, 'no stack trace');
+  });
+
+  test('a blob that does not match its digest is refused, and nothing of it is kept', async () => {
+    const manifest = JSON.parse(image.layout.blobs.get(JSON.parse(readFileSync(join(image.layout.dir, 'index.json'), 'utf8')).manifests[2].digest)!.toString()) as { layers: Blob[] };
+    const hex = manifest.layers[0]!.digest.slice(7);
+    const data = join(registry.storage, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+    const bytes = readFileSync(data);
+    bytes[bytes.length - 10] ^= 0xff;
+    writeFileSync(data, bytes);
+    const result = await rootfsCommand(['--image', `${registry.host}/cfs/bad:1`], store);
+    assert.equal(result.status, 1, result.stdout);
+    assert.match(result.stderr, new RegExp(`layer ${hex.slice(0, 12)} of .*does not match its digest: expected sha256:${hex}, got sha256:[0-9a-f]{64}.*refused`));
+    assert.equal(existsSync(join(store, 'names', registry.host, 'cfs', 'bad')), false, 'no record');
+    assert.deepEqual(readdirSync(join(store, 'blobs', 'sha256')).filter((name) => name.startsWith(hex)), [], 'no blob, no partial download');
+  });
+
+  test('a docker save archive is recognised by its content, loaded, and merged into --target', async () => {
+    const archive = join(scratch, 'saved.tar');
+    writeFileSync(archive, await dockerSaveArchive(image, 'cfs/saved:1'));
+    const fresh = join(scratch, 'images-saved');
+    const target = join(scratch, 'saved-rootfs');
+    const result = await rootfsCommand(['--from', archive, '--target', target], fresh);
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /✓ image cfs\/saved:1 \(linux\/\w+, id [0-9a-f]{12}\): 4 layers/);
+    assert.deepEqual(listing(join(target, 'data')), ['dir/', 'dir/fresh.txt "fresh\\n"', 'keep.txt "keep v2\\n"', 'new.txt "new\\n"']);
+    assert.ok(existsSync(join(fresh, 'names', 'docker.io', 'cfs', 'saved', '1.json')));
+    // The same layers as pulled: the folders are identical.
+    for (const id of image.diffIds.slice(1)) assert.deepEqual(listing(join(fresh, 'layers', id.slice(7, 19))), listing(join(store, 'layers', id.slice(7, 19))));
+  });
+
+  test('a pull killed half-way through a layer goes on from there the next time', async () => {
+    // The biggest layer: our rootfs (which skopeo compressed on its way into the registry).
+    const record = JSON.parse(readFileSync(join(store, 'names', registry.host, 'cfs', 'test', 'v1.json'), 'utf8')) as { layers: Blob[] };
+    const base = record.layers[0]!;
+    const half = Math.floor(base.size / 2);
+    let stall = true;
+    const ranges: string[] = [];
+    // A proxy in front of the registry: the first download of the base layer stops after half of it, and hangs.
+    const proxy: Server = createServer((req, res) => {
+      const upstream = request({ host: '127.0.0.1', port: Number(registry.host.split(':')[1]), path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        if (req.url?.endsWith(`/blobs/${base.digest}`)) {
+          ranges.push(String(req.headers.range ?? 'whole'));
+          if (stall) {
+            stall = false;
+            let sent = 0;
+            answer.on('data', (chunk: Buffer) => {
+              const room = half - sent;
+              if (room > 0) res.write(chunk.subarray(0, room));
+              sent += chunk.length;
+            });
+            return;
+          }
+        }
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    stopping.push(() => proxy.closeAllConnections());
+    stopping.push(() => proxy.close());
+    const proxied = `127.0.0.1:${(proxy.address() as AddressInfo).port}/cfs/test:v1`;
+    const fresh = join(scratch, 'images-resumed');
+    const partialSize = (): number => {
+      const name = existsSync(join(fresh, 'blobs/sha256')) ? readdirSync(join(fresh, 'blobs/sha256')).find((entry) => entry.startsWith(`${base.digest.slice(7)}.partial-`)) : undefined;
+      return name ? statSync(join(fresh, 'blobs/sha256', name)).size : -1;
+    };
+
+    const first = rootfsCommand(['--image', proxied], fresh);
+    for (const start = Date.now(); partialSize() < half && Date.now() - start < 30_000; ) await new Promise((resolve) => setTimeout(resolve, 20));
+    const arrived = partialSize();
+    first.child.kill('SIGKILL');
+    const killed = await first;
+    assert.equal(arrived, half, `half of the layer arrived: ${killed.stdout}${killed.stderr}`);
+
+    const second = await rootfsCommand(['--image', proxied], fresh);
+    assert.equal(second.status, 0, second.stdout + second.stderr);
+    assert.deepEqual(ranges, ['whole', `bytes=${half}-`], 'the second pull asked only for the second half');
+    assert.match(second.stdout, new RegExp(`layer ${base.digest.slice(7, 19)}: [\\d.]+ \\w+ downloaded`), second.stdout);
+    assert.deepEqual(listing(join(fresh, 'layers', image.diffIds[0]!.slice(7, 19))), listing(join(store, 'layers', image.diffIds[0]!.slice(7, 19))));
+    assert.deepEqual(readdirSync(join(fresh, 'blobs/sha256')).filter((name) => name.includes('.partial-') || name.includes('.tmp-')), [], 'no partial download left');
+  });
+});
