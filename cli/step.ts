@@ -42,7 +42,7 @@ function reexecInUserNamespace(bundle: string, args: string[]): never {
 }
 
 /** Options of the runtime that take a value, to find where the command starts. */
-const VALUE_OPTIONS = new Set(['--rootfs', '--hostname', '--pids-max', '--memory', '--id', '--image', '--entrypoint']);
+const VALUE_OPTIONS = new Set(['--rootfs', '--hostname', '--pids-max', '--memory', '--id', '--image', '--entrypoint', '--user']);
 
 /** The value of `--image REF` among the runtime's options (before the command), if any. */
 function imageOption(args: readonly string[]): string | undefined {

@@ -17,7 +17,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, WorkshopError } from '../kernel/errors.js';
-import { chdir } from '../kernel/libc.js';
+import { becomeUser, chdir } from '../kernel/libc.js';
 import { traceNote } from '../kernel/trace.js';
 import { IMAGES_DIR } from '../paths.js';
 
@@ -213,31 +213,92 @@ export function imageCommand(image: Image, typed: readonly string[], entrypoint?
   return [...start, ...args];
 }
 
-/** What the image's User field asks for, when it is not root: the runtime reports it (it runs the command as root). */
-export function imageUserNote(image: Image): string | undefined {
-  const user = image.config.User;
-  if (!user || /^(root|0)(:(root|0))?$/.test(user)) return undefined;
-  return `the image ${image.ref} asks to run as user "${user}" (its config's User); this runtime runs the command as root (uid 0 in the container).`;
+/**
+ * When the user the image asks for (its config's User, or --user) cannot be
+ * applied, what to tell the user: rootless, the user namespace maps only
+ * root, so the command runs as root.
+ */
+export function userNote(user: string | undefined, rootless: boolean, ref: string): string | undefined {
+  if (!user || isRoot(user) || !rootless) return undefined;
+  return `the image ${ref} asks to run as user "${user}" (its config's User), but a rootless container maps only root: the command runs as root (uid 0 in the container).`;
+}
+
+function isRoot(user: string): boolean {
+  return /^(root|0)(:(root|0))?$/.test(user);
+}
+
+/** A user, its group and its supplementary groups, as the container's /etc/passwd and /etc/group say. */
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+  groups: number[];
+  home: string;
+}
+
+/** The lines of a colon-separated file of the container (/etc/passwd, /etc/group), or none. */
+function entries(path: string): string[][] {
+  try {
+    return readFileSync(path, 'utf8').split('\n').filter((line) => line && !line.startsWith('#')).map((line) => line.split(':'));
+  } catch {
+    return [];
+  }
+}
+
+const ID = /^\d{1,10}$/;
+const MAX_ID = 4_294_967_294; // (uid_t)-1 means "no change"
+
+/**
+ * "nobody", "1000", "app:staff", "1000:1000" → numbers, looked up in the
+ * container's own /etc/passwd and /etc/group (read once the container's root
+ * is `/`), as docker does: a name must be there; a number need not.
+ */
+export function resolveUser(spec: string, root = '/'): ResolvedUser {
+  const [user = '', group] = spec.split(':', 2);
+  const passwd = entries(join(root, 'etc/passwd'));
+  const groupFile = entries(join(root, 'etc/group'));
+  const fail = (what: string): WorkshopError =>
+    new WorkshopError(`cannot run as user "${spec}": ${what}`, 'The image\'s User (or --user) names users of the image\'s own /etc/passwd and /etc/group; or give numbers: --user 1000:1000.');
+  const entry = ID.test(user) ? passwd.find((fields) => fields[2] === user) : passwd.find((fields) => fields[0] === user);
+  if (!entry && !ID.test(user)) throw fail(`there is no user "${user}" in the container's /etc/passwd`);
+  const uid = Number(entry?.[2] ?? user);
+  let gid = Number(entry?.[3] ?? 0);
+  if (group !== undefined) {
+    const found = ID.test(group) ? undefined : groupFile.find((fields) => fields[0] === group);
+    if (!found && !ID.test(group)) throw fail(`there is no group "${group}" in the container's /etc/group`);
+    gid = Number(found?.[2] ?? group);
+  }
+  if (![uid, gid].every((id) => Number.isInteger(id) && id <= MAX_ID)) throw fail('ids are whole numbers up to 4294967294');
+  // Supplementary groups: the groups that list the user as a member (not with an explicit group, as docker does).
+  const name = entry?.[0];
+  const member = group === undefined && name ? groupFile.filter((fields) => (fields[3] ?? '').split(',').includes(name)).map((fields) => Number(fields[2])) : [];
+  return { uid, gid, groups: [...new Set([gid, ...member])].filter((id) => Number.isInteger(id) && id <= MAX_ID), home: entry?.[5] || '/' };
 }
 
 /**
  * Just before the command is exec'd, inside the container (after pivot_root):
- * the image's Env is set, and its WorkingDir becomes the current folder
- * (created if the image lacks it, as runc does).
+ * the image's Env is set; the user it asks for (or --user) is looked up in the
+ * container's /etc/passwd and becomes the process's user, groups and HOME; its
+ * WorkingDir (created if the image lacks it, as runc does) the current folder.
  */
-export function applyImageConfig(image: Image): void {
-  for (const variable of image.config.Env ?? []) {
+export function applyImageConfig(image: Image | undefined, user: string | undefined, rootless: boolean): void {
+  for (const variable of image?.config.Env ?? []) {
     const equals = variable.indexOf('=');
     if (equals > 0) process.env[variable.slice(0, equals)] = variable.slice(equals + 1);
   }
-  traceNote(`the image's Env: ${(image.config.Env ?? []).join(' ') || '(none)'}`);
-  const workdir = image.config.WorkingDir || '/';
-  if (!workdir.startsWith('/')) return; // a relative WorkingDir is invalid: docker refuses to build it
-  // One folder at a time (mkdir -p of Node loops forever under /proc).
-  let path = '';
-  for (const name of workdir.split('/').filter(Boolean)) {
-    path += `/${name}`;
-    if (!existsSync(path)) mkdirSync(path, 0o755);
+  if (image) traceNote(`the image's Env: ${(image.config.Env ?? []).join(' ') || '(none)'}`);
+  const workdir = image?.config.WorkingDir || '/';
+  if (workdir.startsWith('/')) {
+    // One folder at a time (mkdir -p of Node loops forever under /proc).
+    let path = '';
+    for (const name of workdir.split('/').filter(Boolean)) {
+      path += `/${name}`;
+      if (!existsSync(path)) mkdirSync(path, 0o755);
+    }
   }
-  chdir(workdir);
+  if (user && !(rootless && !isRoot(user))) {
+    const resolved = resolveUser(user);
+    if (!(image?.config.Env ?? []).some((variable) => variable.startsWith('HOME='))) process.env.HOME = resolved.home;
+    becomeUser(resolved.uid, resolved.gid, resolved.groups);
+  }
+  if (workdir.startsWith('/')) chdir(workdir); // a relative WorkingDir is invalid: docker refuses to build it
 }

@@ -21,6 +21,8 @@ export interface Container {
   rootfs: string;
   /** The image the container runs (--image REF), from the image store: its layers are stacked from step 6 on. */
   image?: Image;
+  /** The user the command runs as (--user, else the image's User): a name of the container's /etc/passwd, or uid[:gid]. */
+  user?: string;
   /** A name unique on this machine, for per-container resources (cgroups, overlay folders). */
   id: string;
   /** cgroup limits (from step 5 on). */
@@ -42,7 +44,7 @@ const DEFAULTS = {
  */
 export const INTERACTIVE_SHELL = ['sh', '-c', 'command -v bash >/dev/null || exec sh; export PS1="\\h:\\w# "; exec bash --norc'];
 
-export const USAGE = `usage: <step>.ts run [--hostname NAME] [--rootfs DIR | --image REF [--entrypoint PROGRAM]] [--pids-max N] [--memory SIZE] [--id ID] [--trace] [--debug] [--] [cmd args...]`;
+export const USAGE = `usage: <step>.ts run [--hostname NAME] [--rootfs DIR | --image REF [--entrypoint PROGRAM]] [--user USER[:GROUP]] [--pids-max N] [--memory SIZE] [--id ID] [--trace] [--debug] [--] [cmd args...]`;
 
 /** Parse and check `[options] [--] cmd args...`; options stop at the first word that is not one. */
 export function parseContainer(args: readonly string[]): Container {
@@ -66,6 +68,7 @@ export function parseContainer(args: readonly string[]): Container {
       rootfsGiven = true;
     } else if (arg === '--image') container.image = findImage(value(arg));
     else if (arg === '--entrypoint') entrypoint = value(arg);
+    else if (arg === '--user') container.user = checkUser(value(arg));
     else if (arg === '--pids-max') container.pidsMax = checkPidsMax(value(arg));
     else if (arg === '--memory') container.memory = checkMemory(value(arg));
     else if (arg === '--id') container.id = checkId(value(arg));
@@ -82,6 +85,7 @@ export function parseContainer(args: readonly string[]): Container {
   const typed = args.slice(index);
   // An image: its flattened folder is the rootfs (steps 4-5), and its config chooses the command (Entrypoint + Cmd).
   if (container.image) container.rootfs = container.image.flat;
+  container.user ??= container.image?.config.User || undefined;
   container.command = container.image || entrypoint !== undefined ? imageCommandOf(container.image, typed, entrypoint) : typed;
   if (container.command.length === 0) container.command = INTERACTIVE_SHELL;
   if (container.command[0] === '') throw new WorkshopError('the command is empty.', USAGE, EXIT.usage);
@@ -94,6 +98,14 @@ export function parseContainer(args: readonly string[]): Container {
 function imageCommandOf(image: Image | undefined, typed: readonly string[], entrypoint: string | undefined): string[] {
   if (image) return imageCommand(image, typed, entrypoint);
   return entrypoint ? [entrypoint, ...typed] : [...typed];
+}
+
+/** --user: a name or a uid, optionally :group (a name or a gid), as docker takes it. */
+export function checkUser(text: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/.test(text) || text.length > 65) {
+    throw badValue(`--user ${shown(text)} is not a user: a name or a uid, optionally followed by :group or :gid.`, 'Example: --user nobody, --user 1000:1000, --user root.');
+  }
+  return text;
 }
 
 /** A bad value: one paragraph, exit status 2. */

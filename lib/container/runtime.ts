@@ -14,7 +14,8 @@ import { EXIT, WorkshopError, reportError } from '../kernel/errors.js';
 import { beforeExec, prctl } from '../kernel/libc.js';
 import { REPO_ROOT } from '../paths.js';
 import { traceNote } from '../kernel/trace.js';
-import { applyImageConfig, imageUserNote } from './image.js';
+import { applyImageConfig, userNote } from './image.js';
+import { inInitialUserNamespace } from '../host/machine.js';
 import { USAGE, parseContainer, type Container } from './options.js';
 
 // Reading and checking the options is lib/container/options.ts.
@@ -34,6 +35,7 @@ function childArguments(container: Container): string[] {
     '--hostname', container.hostname,
     // An image is found again by name in the child; its command is already complete (no Entrypoint to add again).
     ...(container.image ? ['--image', container.image.ref, '--entrypoint', ''] : ['--rootfs', container.rootfs]),
+    ...(container.user ? ['--user', container.user] : []),
     '--pids-max', String(container.pidsMax),
     '--memory', container.memory,
     '--', ...container.command,
@@ -114,9 +116,9 @@ export function runtime(steps: Runtime): void {
       // If the parent dies (even by SIGKILL), the kernel kills the container too.
       prctl(PR_SET_PDEATHSIG, constants.signals.SIGKILL, 'PR_SET_PDEATHSIG, SIGKILL');
       const container = parseContainer(args);
-      // An image's Env and WorkingDir apply to its command: set just before the exec, inside the container.
-      const image = container.image;
-      if (image) beforeExec(() => applyImageConfig(image));
+      // An image's Env, User and WorkingDir (or --user) apply to its command: set just before the exec, inside the container.
+      const { image, user } = container;
+      if (image || user) beforeExec(() => applyImageConfig(image, user, !inInitialUserNamespace()));
       steps.child(container);
     } catch (error) {
       process.exit(reportError(error));
@@ -128,8 +130,8 @@ export function runtime(steps: Runtime): void {
     } catch (error) {
       process.exit(reportError(error));
     }
-    const userNote = container.image && imageUserNote(container.image);
-    if (userNote) process.stderr.write(`note: ${userNote}\n`);
+    const note = container.image && userNote(container.user, !inInitialUserNamespace(), container.image.ref);
+    if (note) process.stderr.write(`note: ${note}\n`);
     steps.parent(container).then(
       (status) => process.exit(status),
       (error: unknown) => process.exit(reportError(error)),

@@ -70,6 +70,10 @@ const c = define({
     errno: true,
   },
   lgetxattr: { library: 'libc', retType: DataType.I64, paramsType: [DataType.String, DataType.String, DataType.U8Array, DataType.U64], errno: true },
+  // Becoming another user (an image's User): supplementary groups (an array of gid_t), then the group, then the user.
+  setgroups: { library: 'libc', retType: DataType.I32, paramsType: [DataType.U64, DataType.U8Array], errno: true },
+  setgid: { library: 'libc', retType: DataType.I32, paramsType: [DataType.U32], errno: true },
+  setuid: { library: 'libc', retType: DataType.I32, paramsType: [DataType.U32], errno: true },
 });
 
 type Result = { value: number | bigint; errnoCode: number; errnoMessage: string };
@@ -176,6 +180,19 @@ export function mknod(path: string, mode: number, device: number): void {
     errno: true,
   }) as unknown as Result;
   check('mknod', `${showArg(path)}, 0${mode.toString(8)}, ${device}`, result);
+}
+
+/**
+ * setgroups(2), setgid(2), setuid(2): become `uid`, with group `gid` and the
+ * supplementary `groups`, in that order (after setuid, no privilege is left to
+ * change groups). glibc applies them to every thread of the process.
+ */
+export function becomeUser(uid: number, gid: number, groups: readonly number[]): void {
+  const list = Buffer.alloc(4 * Math.max(groups.length, 1));
+  groups.forEach((group, index) => list.writeUInt32LE(group, 4 * index));
+  check('setgroups', `${groups.length}, [${groups.join(', ')}]`, c.setgroups([groups.length, list]));
+  check('setgid', String(gid), c.setgid([gid]));
+  check('setuid', String(uid), c.setuid([uid]));
 }
 
 /** lgetxattr(2): an extended attribute's value, or undefined when the file has none by that name (ENODATA). */
