@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, createPrivateKey, randomBytes, sign } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,8 +21,13 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
 import { lgetxattr } from '../lib/kernel/libc.js';
+import { parseReference, referenceName, type Image } from '../lib/container/image.js';
+import { layersOf, overlayOptions } from '../lib/container/overlay.js';
+import type { Container } from '../lib/container/options.js';
 import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
-import { hostPlatform } from '../rootfs-builder/oci.js';
+import { choosePlatform, hostPlatform, type Index } from '../rootfs-builder/oci.js';
+import { unpackTar, type UnpackOptions } from '../rootfs-builder/unpack.js';
+import { Readable } from 'node:stream';
 import { runContainer, stepNumbered, targetFromEnv } from '../workshop/harness.js';
 import { compile } from '../workshop/compile.mjs';
 import { DEFAULT_ROOTFS, REPO_ROOT } from '../lib/paths.js';
@@ -41,9 +46,10 @@ after(() => {
 
 interface TarEntry {
   name: string;
-  type?: 'file' | 'directory';
+  type?: 'file' | 'directory' | 'symlink';
   data?: string;
   mode?: number;
+  linkname?: string;
 }
 
 function tarOf(entries: TarEntry[]): Promise<Buffer> {
@@ -52,7 +58,7 @@ function tarOf(entries: TarEntry[]): Promise<Buffer> {
   pack.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
   for (const entry of entries) {
     const type = entry.type ?? 'file';
-    const header = { name: entry.name, type, mode: entry.mode ?? (type === 'directory' ? 0o755 : 0o644), mtime: new Date(1_700_000_000_000), uid: 0, gid: 0 };
+    const header = { name: entry.name, type, linkname: entry.linkname, mode: entry.mode ?? (type === 'directory' ? 0o755 : 0o644), mtime: new Date(1_700_000_000_000), uid: 0, gid: 0 };
     if (type === 'file') pack.entry(header, entry.data ?? '');
     else pack.entry(header);
   }
@@ -476,5 +482,97 @@ describe('real images: pull from a registry, docker save, layers stacked by over
     assert.match(second.stdout, new RegExp(`layer ${base.digest.slice(7, 19)}: [\\d.]+ \\w+ downloaded`), second.stdout);
     assert.deepEqual(listing(join(fresh, 'layers', image.diffIds[0]!.slice(7, 19))), listing(join(store, 'layers', image.diffIds[0]!.slice(7, 19))));
     assert.deepEqual(readdirSync(join(fresh, 'blobs/sha256')).filter((name) => name.includes('.partial-') || name.includes('.tmp-')), [], 'no partial download left');
+  });
+});
+
+// ── The pieces, without a registry ─────────────────────────────────────────
+
+describe('image references, platforms, overlay options, whiteouts', () => {
+  test('references are read as docker reads them; bad ones are usage errors', () => {
+    const cases: [string, string][] = [
+      ['alpine', 'docker.io/library/alpine:latest'],
+      ['alpine:3.20', 'docker.io/library/alpine:3.20'],
+      ['docker.io/library/busybox', 'docker.io/library/busybox:latest'],
+      ['index.docker.io/library/debian:bookworm-slim', 'docker.io/library/debian:bookworm-slim'],
+      ['someone/tool:1.0', 'docker.io/someone/tool:1.0'],
+      ['localhost:5000/x:tag', 'localhost:5000/x:tag'],
+      ['localhost/x', 'localhost/x:latest'],
+      ['ghcr.io/owner/sub/name:v1.2_3', 'ghcr.io/owner/sub/name:v1.2_3'],
+      [`alpine@sha256:${'a'.repeat(64)}`, `docker.io/library/alpine@sha256:${'a'.repeat(64)}`],
+    ];
+    assert.deepEqual(cases.map(([text]) => referenceName(parseReference(text))), cases.map(([, name]) => name));
+    for (const bad of ['', 'Alpine', 'alpine:', 'alpine:-x', 'a b', 'alpine@sha256:abc', '../x', 'x//y', `${'a'.repeat(300)}`]) {
+      assert.throws(() => parseReference(bad), (error: { exitCode?: number; message: string }) => error.exitCode === 2 && /is not an image reference/.test(error.message), bad);
+    }
+  });
+
+  test('an index resolves to this machine\'s platform; attestations are not platforms', () => {
+    const descriptor = (architecture: string, variant?: string, os = 'linux') => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${architecture.padEnd(64, '0').slice(0, 64).replace(/[^0-9a-f]/g, '0')}`, size: 1, platform: { os, architecture, variant } });
+    const index: Index = { mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [descriptor('amd64'), descriptor('arm', 'v7'), descriptor('arm64', 'v8'), descriptor('unknown', undefined, 'unknown')] };
+    assert.equal(choosePlatform(index, 'x', { os: 'linux', architecture: 'arm64', variant: 'v8' }).platform?.architecture, 'arm64');
+    assert.equal(choosePlatform(index, 'x', { os: 'linux', architecture: 'amd64' }).platform?.architecture, 'amd64');
+    assert.throws(() => choosePlatform(index, 'x', { os: 'linux', architecture: 's390x' }), /no image for this machine \(linux\/s390x\): it has linux\/amd64, linux\/arm\/v7, linux\/arm64\/v8$/);
+  });
+
+  test('overlay options stack an image\'s layers top first; past one page, relative to the store', () => {
+    const store = mkdtempSync(join(scratch, 'store-with-a-rather-long-name-to-fill-the-page-'));
+    const folders = (count: number): string[] => ['init', ...Array.from({ length: count }, (_, index) => index.toString(16).padStart(12, '0'))].map((name) => join(store, 'layers', name));
+    const container = (layers: string[], userXattrs = false): Container =>
+      ({ command: [], hostname: 'h', rootfs: '/unused', id: 'cfs-test', pidsMax: 1, memory: '6M', image: { layers, userXattrs } as Image }) as Container;
+    const layers = layersOf('cfs-test');
+    assert.equal(overlayOptions(container(folders(2)), layers), `lowerdir=${folders(2).join(':')},upperdir=${layers.upper},workdir=${layers.work}`);
+    assert.match(overlayOptions(container(folders(2), true), layers), /,userxattr$/);
+    const many = folders(150);
+    for (const folder of many) mkdirSync(folder, { recursive: true });
+    const cwd = process.cwd();
+    try {
+      const options = overlayOptions(container(many), layers);
+      assert.ok(options.startsWith(`lowerdir=layers/init:layers/${'0'.repeat(12)}:`) && Buffer.byteLength(options) <= 4095, options.slice(0, 80));
+      assert.equal(readlinkSync('/proc/self/cwd'), store, 'the layers are named relative to the current folder');
+    } finally {
+      process.chdir(cwd);
+    }
+    assert.throws(() => overlayOptions(container(folders(400)), layers), (error: { fix?: string }) => /The image has 400 layers: too many for one mount/.test(error.fix ?? ''));
+  });
+
+  /** Unpack layers (tar entries) into `into`, as a pull ('overlay') or a flattening ('apply') does. */
+  async function unpackLayer(into: string, entries: TarEntry[], whiteouts: 'overlay' | 'apply'): Promise<void> {
+    const options: UnpackOptions = { maxBytes: 1 << 20, keepOwners: false, keepPrivileges: false, source: 'layer', whiteouts, opaqueXattrs: ['user.overlay.opaque'] };
+    await unpackTar(Readable.from([await tarOf(entries)]), into, options);
+  }
+
+  test('whiteouts are never written or applied through a symlink, nor outside the layer', async () => {
+    const victim = mkdtempSync(join(scratch, 'victim-'));
+    writeFileSync(join(victim, 'file'), 'precious');
+    const evil = { name: 'evil', type: 'symlink' as const, linkname: victim };
+    // A layer of its own (pull): a whiteout or an opaque marker behind its own symlink is refused.
+    for (const marker of ['evil/.wh.file', 'evil/.wh..wh..opq']) {
+      const layer = mkdtempSync(join(scratch, 'layer-'));
+      await assert.rejects(unpackLayer(layer, [evil, { name: marker }], 'overlay'), /through the symlink "evil"/);
+    }
+    for (const name of ['../.wh.file', 'a/.wh..', '.wh...']) {
+      await assert.rejects(unpackLayer(mkdtempSync(join(scratch, 'layer-')), [{ name }], 'overlay'), /outside the target folder|names no file/, name);
+    }
+    // Flattening: a lower layer's symlink is replaced by a folder, never followed.
+    const flat = mkdtempSync(join(scratch, 'flat-'));
+    await unpackLayer(flat, [evil, { name: 'keep' }], 'apply');
+    await unpackLayer(flat, [{ name: 'evil/.wh.file' }], 'apply');
+    await unpackLayer(flat, [{ name: 'evil/.wh..wh..opq' }, { name: 'evil/new', data: 'n' }], 'apply');
+    assert.equal(readFileSync(join(victim, 'file'), 'utf8'), 'precious');
+    assert.deepEqual(readdirSync(victim), ['file']);
+    assert.deepEqual(listing(flat), ['evil/', 'evil/new "n"', 'keep ""']);
+    assert.equal(lgetxattr(victim, 'user.overlay.opaque'), undefined);
+  });
+
+  test('flattening: whiteouts and opaque folders hide lower layers only; files and folders replace each other', async () => {
+    const flat = mkdtempSync(join(scratch, 'flat-'));
+    await unpackLayer(flat, [{ name: 'd/', type: 'directory' }, { name: 'd/lower' }, { name: 'f/', type: 'directory' }, { name: 'f/x' }, { name: 'g' }, { name: 'gone' }], 'apply');
+    await unpackLayer(flat, [{ name: 'd/mine', data: '1' }, { name: 'd/.wh..wh..opq' }, { name: 'f', data: 'file now' }, { name: 'g/', type: 'directory' }, { name: 'g/y' }, { name: '.wh.gone' }, { name: 'late' }, { name: '.wh.late' }], 'apply');
+    assert.deepEqual(listing(flat), ['d/', 'd/mine "1"', 'f "file now"', 'g/', 'g/y ""', 'late ""']);
+    // For overlayfs: the same layer as markers in a folder of its own.
+    const layer = mkdtempSync(join(scratch, 'layer-'));
+    await unpackLayer(layer, [{ name: 'd/mine', data: '1' }, { name: 'd/.wh..wh..opq' }, { name: '.wh.gone' }], 'overlay');
+    assert.deepEqual(listing(layer), ['d/', 'd/mine "1"', 'gone c0']);
+    assert.equal(lgetxattr(join(layer, 'd'), 'user.overlay.opaque')?.toString(), 'y');
   });
 });

@@ -91,9 +91,11 @@ export function overlayOptions(container: Container, layers: Layers): string {
   let options = `lowerdir=${lower.map(escape).join(':')},${rest}`;
   const shared = dirname(dirname(lower[0]!));
   if (Buffer.byteLength(options) > MAX_OPTIONS && lower.length > 1 && lower.every((folder) => dirname(dirname(folder)) === shared)) {
-    chdir(shared);
-    traceNote(`${lower.length} layers: named relative to ${shared} (the full paths exceed mount(2)'s one page)`);
     options = `lowerdir=${lower.map((folder) => escape(folder.slice(shared.length + 1))).join(':')},${rest}`;
+    if (Buffer.byteLength(options) <= MAX_OPTIONS) {
+      traceNote(`${lower.length} layers: named relative to ${shared} (their full paths exceed mount(2)'s one page)`);
+      chdir(shared);
+    }
   }
   if (Buffer.byteLength(options) > MAX_OPTIONS) {
     throw new WorkshopError(
