@@ -38,9 +38,11 @@ export class PullProgress {
     let value = 0;
     let started = 0;
     let startedAt = 0;
+    let downloadedAt = 0;
+    const seconds = (): number => ((downloadedAt || Date.now()) - startedAt) / 1000;
     const speed = (): string => {
-      const seconds = (Date.now() - startedAt) / 1000;
-      return seconds > 0 && value > started ? `${formatBytes((value - started) / seconds)}/s` : '';
+      const elapsed = seconds();
+      return elapsed > 0 && value > started ? `${formatBytes((value - started) / elapsed)}/s` : '';
     };
     const amount = (): string => `${formatBytes(value)}/${formatBytes(total)}`;
     const log = this.log;
@@ -62,11 +64,12 @@ export class PullProgress {
         if (!bar) log(`layer ${name}: ${why}`);
       },
       stage(text) {
+        downloadedAt ||= Date.now();
         bar?.update({ stage: text });
       },
       done(summary) {
-        const downloaded = value > started ? `${formatBytes(value - started)} downloaded in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (${speed()}), ` : '';
-        bar?.update({ speed: '', stage: summary });
+        const downloaded = value > started ? `${formatBytes(value - started)} downloaded in ${seconds().toFixed(1)} s (${speed()}), ` : '';
+        bar?.update({ speed: speed(), stage: summary });
         if (!bar) log(`layer ${name}: ${downloaded}${summary}`);
       },
     };

@@ -286,7 +286,7 @@ export function applyImageConfig(image: Image | undefined, user: string | undefi
     if (equals > 0) process.env[variable.slice(0, equals)] = variable.slice(equals + 1);
   }
   if (image) traceNote(`the image's Env: ${(image.config.Env ?? []).join(' ') || '(none)'}`);
-  const workdir = image?.config.WorkingDir || '/';
+  const workdir = image?.config.WorkingDir ?? '';
   if (workdir.startsWith('/')) {
     // One folder at a time (mkdir -p of Node loops forever under /proc).
     let path = '';
