@@ -12,7 +12,7 @@
 // complete (staging.ts): a pull that is interrupted leaves no half layer, only
 // a partial download (<hex>.partial-<pid>), which the next pull goes on from.
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, createReadStream, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, createReadStream, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statfsSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import chalk from 'chalk';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -146,7 +146,7 @@ export class ImageStore {
       const hash = createHash('sha256');
       tar.on('data', (chunk: Buffer) => hash.update(chunk));
       const report = await unpackTar(tar, staging, {
-        maxBytes: this.maxBytes ?? Number.MAX_SAFE_INTEGER,
+        maxBytes: this.maxBytes ?? freeSpace(this.root),
         keepOwners: this.keepOwners,
         keepPrivileges: closedToOthers(this.root),
         source,
@@ -201,7 +201,7 @@ export class ImageStore {
         const source = `layer ${index + 1} (${short(layer.digest)}) of ${record.name}`;
         const { tar, explain } = decompressed(this.blobPath(layer.digest), source);
         await unpackTar(tar, staging, {
-          maxBytes: this.maxBytes ?? Number.MAX_SAFE_INTEGER,
+          maxBytes: this.maxBytes ?? freeSpace(dirname(target)),
           keepOwners: this.keepOwners,
           keepPrivileges: options.keepPrivileges ?? closedToOthers(dirname(target)),
           source,
@@ -274,6 +274,11 @@ function makeStoreFolder(root: string): void {
   if ((stat.mode & 0o077) !== 0) chmodSync(root, 0o700);
 }
 
+/** Node 22.15+ has zstd in zlib. */
+export function canReadZstd(): boolean {
+  return typeof (zlib as unknown as { createZstdDecompress?: unknown }).createZstdDecompress === 'function';
+}
+
 /** A layer blob as tar bytes: gzip and zstd are recognised by their first bytes, whatever the media type says. */
 function decompressed(file: string, source: string): { tar: Readable; explain: (error: Error) => WorkshopError } {
   const start = Buffer.alloc(4);
@@ -297,6 +302,12 @@ function decompressed(file: string, source: string): { tar: Readable; explain: (
   input.on('error', (error) => decompress.destroy(error));
   input.pipe(decompress);
   return { tar: decompress, explain: corrupt };
+}
+
+/** Bytes free for this user on the disk of `folder`: what an unpacked layer may take at most (a bomb stops there). */
+export function freeSpace(folder: string): number {
+  const stat = statfsSync(folder);
+  return stat.bavail * stat.bsize;
 }
 
 function readIfExists(path: string): string | undefined {

@@ -71,6 +71,8 @@ export interface Config {
 }
 
 export const SHA256 = /^sha256:[a-f0-9]{64}$/;
+/** The most layers overlayfs can stack (OVL_MAX_STACK). */
+const MAX_LAYERS = 500;
 
 /** "sha256:<hex>" of these bytes. */
 export function sha256(bytes: Buffer): string {
@@ -125,6 +127,9 @@ export function parseManifest(bytes: Buffer, headerType: string, source: string)
         `${source} is not a container image: its config is of type "${config.mediaType}"`,
         'It is an OCI artifact (a Helm chart, a signature, a WebAssembly module…), which has no root filesystem to run.',
       );
+    }
+    if (json.layers.length > MAX_LAYERS) {
+      throw new WorkshopError(`${source} has ${json.layers.length} layers`, `overlayfs stacks at most ${MAX_LAYERS} (Docker builds at most 127): the image is broken or malicious.`);
     }
     const layers = json.layers.map((layer, i) => descriptor(layer, source, `layer ${i + 1}`));
     for (const layer of layers) layerCompression(layer, source);

@@ -12,8 +12,8 @@
 // archive or an OCI layout (image-archive.ts): `installImage`.
 import { parseReference, referenceName, type ImageRecord, type Reference } from '../lib/container/image.js';
 import { WorkshopError } from '../lib/kernel/errors.js';
-import { ImageStore } from './image-store.js';
-import { choosePlatform, hostPlatform, parseConfig, parseManifest, platformName, runsOn, short, type Descriptor, type Manifest } from './oci.js';
+import { canReadZstd, freeSpace, ImageStore } from './image-store.js';
+import { choosePlatform, hostPlatform, layerCompression, parseConfig, parseManifest, platformName, runsOn, short, type Descriptor, type Manifest } from './oci.js';
 import type { PullProgress } from './progress.js';
 import { Registry } from './registry.js';
 import { formatBytes } from './unpack.js';
@@ -83,6 +83,10 @@ export async function installImage(
     );
   }
 
+  const zstd = manifest.layers.find((layer) => layerCompression(layer, source) === 'zstd');
+  if (zstd && !canReadZstd()) {
+    throw new WorkshopError(`${source} has zstd-compressed layers, which this Node (${process.version}) cannot read`, 'Node 22.15 or later reads zstd; or pull a tag of the image whose layers are gzip-compressed (most are).');
+  }
   const total = manifest.layers.reduce((sum, layer) => sum + layer.size, 0);
   options.log(`${source}: ${manifest.layers.length} layer${manifest.layers.length === 1 ? '' : 's'}, ${formatBytes(total)} to download at most`);
   const dirs: string[] = [];
@@ -96,6 +100,9 @@ export async function installImage(
       return;
     }
     if (!store.hasBlob(layer.digest)) {
+      if (layer.size > freeSpace(store.root)) {
+        throw new WorkshopError(`layer ${short(layer.digest)} of ${source} is ${formatBytes(layer.size)}: more than the free space of ${store.root}`, 'Free some space (df -h), or put the image store elsewhere: CFS_IMAGES=DIR npm run rootfs -- --image …');
+      }
       const partial = store.claimPartial(layer.digest);
       await fetchLayer(layer, partial, progress);
       store.commitBlob(layer.digest, partial);
@@ -115,6 +122,7 @@ export async function installImage(
   } finally {
     options.progress.stop();
   }
+  if (!store.keepOwners) options.log(`owners: every file of the layers is yours (uid ${process.getuid?.()}); only root keeps an image's owners and groups`);
 
   const record: ImageRecord = {
     name: source,
