@@ -153,6 +153,7 @@ function ociLayoutImages(contents: Contents, file: string, store: ImageStore, fo
   if (!('index' in top)) throw new WorkshopError(`${file}: its index.json is not an index`, 'The OCI layout is broken.');
   const images: ArchivedImage[] = [];
   const foreign: string[] = [];
+  let skipped: WorkshopError | undefined;
   for (const entry of top.index.manifests) {
     if (entry.platform && !runsOn(entry.platform, hostPlatform())) {
       foreign.push(platformName(entry.platform));
@@ -160,13 +161,21 @@ function ociLayoutImages(contents: Contents, file: string, store: ImageStore, fo
     }
     let descriptor = entry;
     let parsed = parseManifest(blobBytes(descriptor, store, contents, file, folder), descriptor.mediaType, `${file} (${short(descriptor.digest)})`);
-    for (let depth = 0; 'index' in parsed; depth++) {
-      if (depth === 2) throw new WorkshopError(`${file}: indexes nested three deep`, 'The OCI layout is broken.');
-      descriptor = choosePlatform(parsed.index, `${file} (${short(descriptor.digest)})`);
-      parsed = parseManifest(blobBytes(descriptor, store, contents, file, folder), descriptor.mediaType, `${file} (${short(descriptor.digest)})`);
+    try {
+      for (let depth = 0; 'index' in parsed; depth++) {
+        if (depth === 2) throw new WorkshopError(`${file}: indexes nested three deep`, 'The OCI layout is broken.');
+        descriptor = choosePlatform(parsed.index, `${file} (${short(descriptor.digest)})`);
+        parsed = parseManifest(blobBytes(descriptor, store, contents, file, folder), descriptor.mediaType, `${file} (${short(descriptor.digest)})`);
+      }
+    } catch (error) {
+      // An index without this machine's platform: the layout's other images may still be loaded.
+      if (!(error instanceof WorkshopError)) throw error;
+      skipped ??= error;
+      continue;
     }
     images.push({ refs: [ociName(entry, file, parsed.manifest.config.digest)], manifest: parsed.manifest, manifestDigest: descriptor.digest });
   }
+  if (images.length === 0 && skipped) throw skipped;
   if (images.length === 0 && foreign.length > 0) {
     throw new WorkshopError(
       `${file} has no image for this machine (${platformName(hostPlatform())}): it has ${[...new Set(foreign)].join(', ')}`,
