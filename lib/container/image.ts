@@ -276,16 +276,13 @@ export function resolveUser(spec: string, root = '/'): ResolvedUser {
 
 /**
  * Just before the command is exec'd, inside the container (after pivot_root):
- * the image's Env is set; the user it asks for (or --user) is looked up in the
- * container's /etc/passwd and becomes the process's user, groups and HOME; its
- * WorkingDir (created if the image lacks it, as runc does) the current folder.
+ * the user the image asks for (or --user) is looked up in the container's
+ * /etc/passwd and becomes the process's user and groups; the image's
+ * WorkingDir (created if the image lacks it, as runc does) the current
+ * folder. Returns the image's Env, with HOME from /etc/passwd when it has none.
  */
-export function applyImageConfig(image: Image | undefined, user: string | undefined, rootless: boolean): void {
-  for (const variable of image?.config.Env ?? []) {
-    const equals = variable.indexOf('=');
-    if (equals > 0) process.env[variable.slice(0, equals)] = variable.slice(equals + 1);
-  }
-  if (image) traceNote(`the image's Env: ${(image.config.Env ?? []).join(' ') || '(none)'}`);
+export function enterImageConfig(image: Image | undefined, user: string | undefined, rootless: boolean): string[] {
+  const environment = [...(image?.config.Env ?? [])];
   const workdir = image?.config.WorkingDir ?? '';
   if (workdir.startsWith('/')) {
     // One folder at a time (mkdir -p of Node loops forever under /proc).
@@ -297,8 +294,19 @@ export function applyImageConfig(image: Image | undefined, user: string | undefi
   }
   if (user && !(rootless && !isRoot(user))) {
     const resolved = resolveUser(user);
-    if (!(image?.config.Env ?? []).some((variable) => variable.startsWith('HOME='))) process.env.HOME = resolved.home;
+    if (!environment.some((variable) => variable.startsWith('HOME='))) environment.push(`HOME=${resolved.home}`);
     becomeUser(resolved.uid, resolved.gid, resolved.groups);
   }
   if (workdir.startsWith('/')) chdir(workdir); // a relative WorkingDir is invalid: docker refuses to build it
+  return environment;
+}
+
+/** The same, with the image's Env set in this process's environment, which execvp passes on. */
+export function applyImageConfig(image: Image | undefined, user: string | undefined, rootless: boolean): void {
+  const environment = enterImageConfig(image, user, rootless);
+  for (const variable of environment) {
+    const equals = variable.indexOf('=');
+    if (equals > 0) process.env[variable.slice(0, equals)] = variable.slice(equals + 1);
+  }
+  if (environment.length > 0) traceNote(`the image's environment: ${environment.join(' ')}`);
 }
