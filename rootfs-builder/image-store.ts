@@ -64,11 +64,17 @@ export class ImageStore {
     return join(this.blobs, `${name}.tmp-${process.pid}`);
   }
 
-  /** Temporary files of loads and pulls that were killed (their process is gone). */
+  /** Temporary files and half-unpacked layers of loads and pulls that were killed (their process is gone). */
   private removeStaleTemporaries(): void {
     for (const name of readdirSync(this.blobs)) {
       const match = /\.tmp-(\d+)$/.exec(name);
       if (match && processIsGone(Number(match[1]))) rmSync(join(this.blobs, name), { force: true });
+    }
+    for (const folder of [this.layers, join(this.root, 'flat')]) {
+      for (const name of readdirSync(folder)) {
+        const match = /^\..+\.(?:importing|building)-(\d+)-[0-9a-f]+$/.exec(name);
+        if (match && processIsGone(Number(match[1]))) rmSync(join(folder, name), { recursive: true, force: true });
+      }
     }
   }
 

@@ -514,8 +514,13 @@ describe('real images: pull from a registry, docker save, layers stacked by over
     assert.equal(arrived, half, `half of the layer arrived: ${killed.stdout}${killed.stderr}`);
     assert.match(killed.stdout, new RegExp(`layer ${base.digest.slice(7, 19)} of .*: (terminated|other side closed|UND_ERR_SOCKET|ECONNRESET|the connection closed \\d+ bytes early); trying again in 0.5 s`));
 
+    // What a pull killed while unpacking leaves: a staging folder named after its (now gone) process.
+    const leftover = join(fresh, 'layers', `.${'e'.repeat(12)}.importing-${first.child.pid}-beef`);
+    mkdirSync(join(leftover, 'usr'), { recursive: true });
+
     const second = await rootfsCommand(['--image', proxied], fresh);
     assert.equal(second.status, 0, second.stdout + second.stderr);
+    assert.equal(existsSync(leftover), false, 'the killed pull\'s half-unpacked layer is removed');
     // The retry asked for the rest of what had arrived (the cut may lose what the proxy had not yet flushed); the next pull for the rest after half.
     const resumedAt = Number(/^bytes=(\d+)-$/.exec(ranges[1] ?? '')?.[1]);
     assert.ok(ranges.length === 3 && ranges[0] === 'whole' && resumedAt > 0 && resumedAt <= quarter && ranges[2] === `bytes=${half}-`, `each download asked only for what was missing: ${ranges.join(', ')}`);
