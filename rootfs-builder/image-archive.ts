@@ -16,7 +16,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, join, posix } from 'node:path';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type ExtractEvents, type Header } from 'tar-stream';
 
@@ -26,7 +25,7 @@ import { EXIT, WorkshopError } from '../lib/kernel/errors.js';
 import { parseReference, referenceName, type ImageRecord, type Reference } from '../lib/container/image.js';
 import { openArchive } from './archive.js';
 import { ImageStore } from './image-store.js';
-import { choosePlatform, hostPlatform, MEDIA, parseManifest, platformName, runsOn, sha256, short, SHA256, type Descriptor, type Manifest } from './oci.js';
+import { choosePlatform, hostPlatform, MEDIA, parseManifest, platformName, runsOn, sha256, short, type Descriptor, type Manifest } from './oci.js';
 import { installImage, type PullOptions } from './pull.js';
 import { formatBytes } from './unpack.js';
 
@@ -360,4 +359,3 @@ function readArchive(file: string, store: ImageStore, options: PullOptions): Pro
   });
 }
 
-export { SHA256 };

@@ -164,4 +164,3 @@ export function familiarName(name: string): string {
   return name.replace(/^docker\.io\/(?:library\/)?/, '');
 }
 
-export { parseReference };

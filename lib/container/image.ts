@@ -218,9 +218,10 @@ export function imageCommand(image: Image, typed: readonly string[], entrypoint?
  * applied, what to tell the user: rootless, the user namespace maps only
  * root, so the command runs as root.
  */
-export function userNote(user: string | undefined, rootless: boolean, ref: string): string | undefined {
+export function userNote(user: string | undefined, rootless: boolean, image: Image | undefined): string | undefined {
   if (!user || isRoot(user) || !rootless) return undefined;
-  return `the image ${ref} asks to run as user "${user}" (its config's User), but a rootless container maps only root: the command runs as root (uid 0 in the container).`;
+  const asked = image && user === image.config.User ? `the image ${image.ref} asks to run as user "${user}" (its config's User)` : `--user ${user} asks for another user`;
+  return `${asked}, but a rootless container maps only root: the command runs as root (uid 0 in the container).`;
 }
 
 function isRoot(user: string): boolean {

@@ -130,7 +130,7 @@ export function runtime(steps: Runtime): void {
     } catch (error) {
       process.exit(reportError(error));
     }
-    const note = container.image && userNote(container.user, !inInitialUserNamespace(), container.image.ref);
+    const note = userNote(container.user, !inInitialUserNamespace(), container.image);
     if (note) process.stderr.write(`note: ${note}\n`);
     steps.parent(container).then(
       (status) => process.exit(status),
