@@ -440,11 +440,22 @@ describe('real images: pull from a registry, docker save, layers stacked by over
     assert.deepEqual(readdirSync(join(store, 'blobs', 'sha256')).filter((name) => name.startsWith(hex)), [], 'no blob, no partial download');
   });
 
-  test('an OCI layout, as a folder or a tar, is loaded with its tags; its index for another platform is passed over', async () => {
+  test('an OCI layout, as a folder or a tar, is loaded with its tags; its index for another platform is passed over; docker save of Docker 25+ (a layout inside)', async () => {
     const layoutTar = join(scratch, 'layout.tar');
     execFileSync('tar', ['-C', image.layout.dir, '-cf', layoutTar, '.']);
-    const stores = [join(scratch, 'images-layout-folder'), join(scratch, 'images-layout-tar')];
-    const results = await Promise.all([rootfsCommand(['--from', image.layout.dir], stores[0]!), rootfsCommand(['--from', layoutTar], stores[1]!)]);
+    // Docker 25+ writes an OCI layout, plus manifest.json naming its blobs.
+    const modern = join(scratch, 'modern');
+    execFileSync('cp', ['-a', image.layout.dir, modern]);
+    const v1 = JSON.parse(readFileSync(join(modern, 'index.json'), 'utf8')).manifests[0] as Blob;
+    const v1Manifest = JSON.parse(image.layout.blobs.get(v1.digest)!.toString()) as { config: Blob; layers: Blob[] };
+    writeFileSync(join(modern, 'manifest.json'), JSON.stringify([{ Config: `blobs/sha256/${v1Manifest.config.digest.slice(7)}`, RepoTags: ['cfs/modern:1'], Layers: v1Manifest.layers.map((layer) => `blobs/sha256/${layer.digest.slice(7)}`) }]));
+    const modernTar = join(scratch, 'modern.tar');
+    execFileSync('tar', ['-C', modern, '-cf', modernTar, '.']);
+    const stores = [join(scratch, 'images-layout-folder'), join(scratch, 'images-layout-tar'), join(scratch, 'images-modern')];
+    const [modernResult, ...results] = await Promise.all([rootfsCommand(['--from', modernTar], stores[2]!), rootfsCommand(['--from', image.layout.dir], stores[0]!), rootfsCommand(['--from', layoutTar], stores[1]!)]);
+    assert.equal(modernResult!.status, 0, modernResult!.stdout + modernResult!.stderr);
+    assert.match(modernResult!.stdout, /✓ image cfs\/modern:1 \(linux\/\w+, id [0-9a-f]{12}\): 4 layers/);
+    assert.deepEqual(listing(join(stores[2]!, 'layers', image.diffIds[2]!.slice(7, 19))), listing(join(store, 'layers', image.diffIds[2]!.slice(7, 19))));
     for (const [index, result] of results.entries()) {
       assert.equal(result.status, 0, result.stdout + result.stderr);
       const stem = 'layout'; // localhost/<the folder's or the file's name>:<its tag>
