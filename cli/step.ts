@@ -1,4 +1,4 @@
-// npm run step N [-- [--solution] [--trace] [--rootfs DIR] [cmd args...]]
+// npm run step N [-- [--solution] [--trace] [--rootfs DIR | --image REF] [cmd args...]]
 //
 // Runs the participant's runtime for step N (the reference with --solution).
 // Default command: an interactive shell.
@@ -14,6 +14,7 @@ import { exerciseFile, solutionFile, usesCgroups, type Step } from '../workshop/
 import { pristineExercise } from '../workshop/exercises.js';
 import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
 import { mistakeKind, prepareFile, renderDiagnostics } from '../workshop/source-check.js';
+import { ensureFlatImage } from '../rootfs-builder/image-store.js';
 import { main, requireStep } from './common.js';
 import { rootlessCommand, userNamespaceBlocker } from '../lib/host/privileges.js';
 
@@ -46,7 +47,18 @@ function reexecInUserNamespace(bundle: string, args: string[], step: Step): neve
 }
 
 /** Options of the runtime that take a value, to find where the command starts. */
-const VALUE_OPTIONS = new Set(['--rootfs', '--hostname', '--pids-max', '--memory', '--id', '--env']);
+const VALUE_OPTIONS = new Set(['--rootfs', '--hostname', '--pids-max', '--memory', '--id', '--env', '--image', '--entrypoint', '--user']);
+
+/** The value of `--image REF` among the runtime's options (before the command), if any. */
+function imageOption(args: readonly string[]): string | undefined {
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index] ?? '';
+    if (arg === '--image') return args[index + 1];
+    if (arg === '--' || !arg.startsWith('--')) break;
+    if (VALUE_OPTIONS.has(arg)) index++;
+  }
+  return undefined;
+}
 
 /** Take `--solution` out of the options (before the command), leaving the runtime's own. */
 function takeSolutionFlag(args: string[]): { useSolution: boolean; args: string[] } {
@@ -89,6 +101,9 @@ main(async () => {
     process.stderr.write([chalk.red(mistakeKind(prepared, shown)), ...renderDiagnostics(prepared.diagnostics)].join('\n') + '\n');
     return EXIT.runtimeFailed;
   }
+  // An image at steps 4-5 (and in a step-6 exercise, which may still bind-mount the rootfs): its layers merged into one folder, once.
+  const image = imageOption(args);
+  if (image && step.number >= 4 && (step.number <= 5 || (step.number === 6 && !useSolution))) await ensureFlatImage(image);
   const bundle = prepared.bundle;
   if (process.getuid?.() !== 0) reexecInUserNamespace(bundle, args, step);
   // Become the step's runtime, in this process: `<bundle> run <args>`.

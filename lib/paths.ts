@@ -1,4 +1,5 @@
 // Where things are, wherever a command is run from.
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 // Set by cli/launch.mjs when it bundles a step into its cache: the bundle no
@@ -11,3 +12,10 @@ export const REPO_ROOT =
 
 /** The root filesystem the containers use unless --rootfs says otherwise. */
 export const DEFAULT_ROOTFS = `${REPO_ROOT}/rootfs`;
+
+/**
+ * The image store: pulled or loaded images, their layers unpacked once each
+ * (rootfs-builder/image-store.ts writes it, lib/container/image.ts reads it).
+ * CFS_IMAGES points elsewhere (the tests use a temporary one).
+ */
+export const IMAGES_DIR = process.env.CFS_IMAGES ? resolve(process.env.CFS_IMAGES) : `${REPO_ROOT}/images`;

@@ -20,9 +20,11 @@ export { lstatIfExists } from '../lib/container/rootfs.js';
  * symlink. `entry` names what is being written, for the error message.
  * `known` (optional) holds folders already checked, relative to root: they
  * are not looked at again (the caller makes sure they stay folders).
+ * `replaceable` (optional) says which symlinks or files on the way may be
+ * removed and replaced by a folder (an image layer's folder hides what lower layers have there).
  * Returns the full path of root/relative.
  */
-export function makeParents(root: string, relative: string, entry: string, known?: Set<string>): string {
+export function makeParents(root: string, relative: string, entry: string, known?: Set<string>, replaceable?: (folder: string) => boolean): string {
   const parents = relative.split('/').slice(0, -1);
   if (known?.has(parents.join('/'))) return join(root, relative);
   let path = root;
@@ -30,7 +32,11 @@ export function makeParents(root: string, relative: string, entry: string, known
     path = join(path, name);
     const folder = parents.slice(0, index + 1).join('/');
     if (known?.has(folder)) continue;
-    const stat = lstatIfExists(path);
+    let stat = lstatIfExists(path);
+    if (stat && !stat.isDirectory() && replaceable?.(folder)) {
+      rmSync(path, { force: true });
+      stat = undefined;
+    }
     if (!stat) {
       mkdirSync(path);
       chmodSync(path, 0o755); // mkdir's mode is reduced by the umask

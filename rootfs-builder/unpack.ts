@@ -16,8 +16,14 @@
 // chunks, and runs of zeros become holes (a sparse 2 GiB file costs no disk).
 //
 // unpackTar() takes any readable stream of tar bytes, so that an image's layers
-// (pulled or from `docker save`) can be unpacked with the same protections.
-import { closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, chmodSync, chownSync, constants, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+// (pulled or from `docker save`) are unpacked with the same protections. A
+// layer says which files of the layers below it are deleted with "whiteouts":
+// an empty entry `.wh.NAME` (NAME is gone), or `.wh..wh..opq` in a folder (the
+// folder hides everything the lower layers have in it). They are either
+// written the way overlayfs reads them, in a layer's own folder (a character
+// device 0/0 for NAME; the xattr trusted.overlay.opaque=y on the folder), or
+// applied to the lower layers unpacked before into the same folder (flattening).
+import { closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, chmodSync, chownSync, constants, readdirSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { extract as tarExtract, type ExtractEvents, type Header } from 'tar-stream';
@@ -25,7 +31,7 @@ import { extract as tarExtract, type ExtractEvents, type Header } from 'tar-stre
 /** One entry's data, as tar-stream hands it over. */
 type EntryStream = ExtractEvents['entry'][1];
 import { WorkshopError } from '../lib/kernel/errors.js';
-import { lsetxattr } from '../lib/kernel/libc.js';
+import { lsetxattr, mknod } from '../lib/kernel/libc.js';
 import { lstatIfExists, makeParents } from './safe-fs.js';
 
 export interface UnpackOptions {
@@ -39,6 +45,15 @@ export interface UnpackOptions {
   source: string;
   /** Explains an error of `input` itself (a corrupt gzip stream, an unreadable file). */
   inputError?: (error: Error) => WorkshopError;
+  /**
+   * The archive is an image layer: its whiteouts are written for overlayfs
+   * ('overlay': `into` is the layer's own, empty folder) or applied to the
+   * lower layers already in `into` ('apply': flattening an image, layer by layer).
+   * Unset: an ordinary archive, whose ".wh." files are files.
+   */
+  whiteouts?: 'overlay' | 'apply';
+  /** With 'overlay': the xattrs that mark an opaque folder (trusted.overlay.opaque needs root; user.overlay.opaque goes with the `userxattr` mount option). */
+  opaqueXattrs?: string[];
 }
 
 export interface UnpackReport {
@@ -52,6 +67,9 @@ export interface UnpackReport {
   skipped: string[];
   /** Files whose setuid/setgid bits or capabilities were dropped. */
   privilegesDropped: string[];
+  /** Whiteouts: files deleted, and folders made opaque, by an image layer. */
+  whiteouts: number;
+  opaqueDirs: number;
 }
 
 /** The folders a real root filesystem has are a few thousand; their metadata waits in memory until the end. */
@@ -60,6 +78,9 @@ const MAX_DIRS = 500_000;
 const CAPABILITY = 'security.capability';
 const BLOCK = 512;
 const ZEROS = Buffer.alloc(64 * 1024);
+/** An image layer's whiteouts (the OCI image spec, from aufs): `.wh.NAME`, and `.wh..wh..opq` for an opaque folder. */
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
 
 /** Unpack the tar stream `input` into `into`, an empty folder only this process uses (its own staging folder). */
 export function unpackTar(input: Readable, into: string, options: UnpackOptions): Promise<UnpackReport> {
@@ -78,7 +99,9 @@ interface Entry {
 }
 
 class Unpacker {
-  private readonly report: UnpackReport = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0, skipped: [], privilegesDropped: [] };
+  private readonly report: UnpackReport = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0, skipped: [], privilegesDropped: [], whiteouts: 0, opaqueDirs: 0 };
+  /** Flattening ('apply'): the paths this layer wrote, and their folders. Whiteouts only hide what lower layers have. */
+  private readonly thisLayer = new Set<string>(['']);
   /** Folders known to be real folders (created or checked here): never checked again. */
   private readonly knownDirs = new Set<string>(['']);
   /** Folder metadata applied at the end: adding files changes a folder's mtime, and a read-only mode would block them. */
@@ -148,10 +171,16 @@ class Unpacker {
     const done = (): void => {
       if (!this.failed) next();
     };
+    if (this.options.whiteouts && this.whiteout(entry)) {
+      stream.on('end', done);
+      stream.resume();
+      return;
+    }
     switch (header.type) {
       case 'file':
       case 'contiguous-file':
         this.file(entry, stream, xattrs, done, fail);
+        this.wrote(entry.relative);
         return;
       case 'directory':
         this.directory(entry);
@@ -166,6 +195,7 @@ class Unpacker {
         // Device nodes and FIFOs: the runtime mounts its own /dev (and devices from an archive are a risk).
         this.report.skipped.push(`${entry.name} (${header.type ?? 'unknown type'})`);
     }
+    this.wrote(entry.relative);
     stream.on('end', done);
     stream.resume();
   }
@@ -191,18 +221,100 @@ class Unpacker {
    * Create the entry with `make(path)` (which fails with EEXIST rather than
    * follow or overwrite anything), its folders created first. An earlier
    * non-folder entry of the same name is removed (a symlink too, never
-   * followed), and `make` tried again; a folder is never replaced.
+   * followed), and `make` tried again; a folder is never replaced, but when
+   * flattening, where a file over a lower layer's folder hides it, as in overlayfs.
    */
   private create<T>(entry: Entry, make: (path: string) => T): { path: string; made: T } {
-    const path = makeParents(this.into, entry.relative, entry.name, this.knownDirs);
+    const path = this.parents(entry.relative, entry.name);
     try {
       return { path, made: make(path) };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    if (lstatIfExists(path)?.isDirectory()) throw new WorkshopError(`entry "${entry.name}" would replace a folder`, 'The archive is broken.');
-    unlinkSync(path);
+    this.clear(entry, path);
     return { path, made: make(path) };
+  }
+
+  /** The entry's full path, its folders created, any earlier non-folder entry of the same name removed. */
+  private freshPath(entry: Entry): string {
+    const path = this.parents(entry.relative, entry.name);
+    if (lstatIfExists(path)) this.clear(entry, path);
+    return path;
+  }
+
+  /** Remove what is at `path` for `entry`: a file or symlink (never followed); a folder only when a lower layer made it. */
+  private clear(entry: Entry, path: string): void {
+    if (lstatIfExists(path)?.isDirectory()) {
+      if (this.fromLowerLayer(entry.relative)) rmSync(path, { recursive: true, force: true });
+      else throw new WorkshopError(`entry "${entry.name}" would replace a folder`, 'The archive is broken.');
+    } else unlinkSync(path);
+  }
+
+  /** makeParents, where a flattened layer may replace a lower layer's symlink or file by a folder. */
+  private parents(relative: string, name: string): string {
+    return makeParents(this.into, relative, name, this.knownDirs, this.options.whiteouts === 'apply' ? (folder) => this.fromLowerLayer(folder) : undefined);
+  }
+
+  /** Flattening: is this path something a lower layer put there (not this layer)? */
+  private fromLowerLayer(relative: string): boolean {
+    return this.options.whiteouts === 'apply' && !this.thisLayer.has(relative);
+  }
+
+  /** Flattening: remember a path this layer wrote, and its folders. */
+  private wrote(relative: string): void {
+    if (this.options.whiteouts !== 'apply') return;
+    for (let end = relative.indexOf('/'); end !== -1; end = relative.indexOf('/', end + 1)) this.thisLayer.add(relative.slice(0, end));
+    this.thisLayer.add(relative);
+  }
+
+  /** A whiteout entry, written or applied (see the top of this file); false when `entry` is not one. */
+  private whiteout(entry: Entry): boolean {
+    const slash = entry.relative.lastIndexOf('/');
+    const folder = slash === -1 ? '' : entry.relative.slice(0, slash);
+    const base = entry.relative.slice(slash + 1);
+    if (!base.startsWith(WHITEOUT)) return false;
+    if (base === OPAQUE) {
+      this.opaque(folder, entry);
+      return true;
+    }
+    if (base.startsWith(`${WHITEOUT}${WHITEOUT}`)) return true; // aufs's own bookkeeping (.wh..wh.plnk…): nothing to unpack
+    const name = base.slice(WHITEOUT.length);
+    if (name === '.' || name === '..') throw new WorkshopError(`refusing the layer: the whiteout "${entry.name}" names no file`, 'Nothing was kept. The image is broken.');
+    const hidden = folder ? `${folder}/${name}` : name;
+    this.report.whiteouts++;
+    if (this.options.whiteouts === 'overlay') {
+      mknod(this.freshPath({ ...entry, relative: hidden }), constants.S_IFCHR, 0); // overlayfs: "deleted here"
+      return true;
+    }
+    if (this.fromLowerLayer(hidden)) {
+      const path = this.lowerPath(hidden);
+      if (path) rmSync(path, { recursive: true, force: true });
+    }
+    return true;
+  }
+
+  /** `.wh..wh..opq`: what lower layers have in `folder` is hidden. */
+  private opaque(folder: string, entry: Entry): void {
+    this.report.opaqueDirs++;
+    const path = folder === '' ? this.into : this.parents(`${folder}/${OPAQUE}`, entry.name).slice(0, -OPAQUE.length - 1);
+    if (this.options.whiteouts === 'overlay') {
+      for (const name of this.options.opaqueXattrs ?? []) lsetxattr(path, name, Buffer.from('y'));
+      return;
+    }
+    this.wrote(folder);
+    for (const child of readdirSync(path)) {
+      const relative = folder ? `${folder}/${child}` : child;
+      if (this.fromLowerLayer(relative)) rmSync(join(path, child), { recursive: true, force: true });
+    }
+  }
+
+  /** Flattening: the path of `relative` if every folder on its way is a real folder (never through a symlink), else undefined. */
+  private lowerPath(relative: string): string | undefined {
+    const names = relative.split('/');
+    for (let index = 1; index < names.length; index++) {
+      if (!lstatIfExists(join(this.into, ...names.slice(0, index)))?.isDirectory()) return undefined;
+    }
+    return join(this.into, relative);
   }
 
   private file(entry: Entry, stream: EntryStream, xattrs: Map<string, Buffer> | undefined, done: () => void, fail: (error: unknown) => void): void {
@@ -253,7 +365,7 @@ class Unpacker {
       this.setOwner(() => chownSync(this.into, entry.uid, entry.gid));
       return;
     }
-    const path = makeParents(this.into, entry.relative, entry.name, this.knownDirs);
+    const path = this.parents(entry.relative, entry.name);
     const existing = lstatIfExists(path);
     if (existing && !existing.isDirectory()) unlinkSync(path); // an earlier entry of the same name
     if (!existing?.isDirectory()) mkdirSync(path, 0o700);

@@ -10,7 +10,8 @@
  *           mount /proc and /dev in it, pivot_root into it, execvp(<cmd>)
  *
  * rootfs/ is never written again: every container writes to its own upper layer,
- * which is thrown away when it exits.
+ * which is thrown away when it exits. A real image is several read-only layers,
+ * stacked the same way (npm run rootfs -- --image alpine:3.20, then --image alpine:3.20).
  * Try: npm run step 6 -- sh -c 'echo hi > /new; ls /new; rm /etc/hostname'   (then: ls rootfs/)
  */
 import {
@@ -29,14 +30,14 @@ import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../
 import { mountMinimalDev } from '../lib/container/devices.js';
 import { mountHostnameFiles } from '../lib/container/hostname-files.js';
 import { chdir, execvp, mount, pivotRoot, sethostname, umount2, unshare } from '../lib/kernel/libc.js';
-import { createLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
-import { ensureRootfs } from '../lib/container/rootfs.js';
+import { createLayers, ensureLowerLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
 import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.
   async parent(container) {
-    ensureRootfs(container.rootfs);
+    // The read-only layers: rootfs/, or the image's layers (--image), must be there before anything is created.
+    ensureLowerLayers(container);
     // Leftovers of killed runs first: their runtime's pid (in the id) is gone.
     await removeStaleCgroups();
     // One cgroup per container, named after its id: concurrent containers never share limits.
@@ -78,16 +79,16 @@ runtime({
     mount('none', '/', '', MS_REC | MS_PRIVATE);
     sethostname(container.hostname);
     // TODO(step 6): mount an overlay on the layers' merged folder, the rootfs read-only below and the upper layer on top, and make it the new root.
-    // hint: an overlay shows the read-only rootfs with the container's own writable layer on top, in one folder (merged) that becomes the new root instead of the bind-mounted rootfs.
-    // hint: mount('overlay', <merged>, 'overlay', 0, 'lowerdir=<rootfs>,upperdir=<upper>,workdir=<work>'): layersOf(container.id) has the paths, overlayOptions() builds the options, and an overlay is a mount point already.
-    // hint: const layers = layersOf(container.id); const root = layers.merged; mount('overlay', root, 'overlay', 0, overlayOptions(container.rootfs, layers));
+    // hint: an overlay shows the read-only rootfs (or an image's layers) with the container's own writable layer on top, in one folder (merged) that becomes the new root instead of the bind-mounted rootfs.
+    // hint: mount('overlay', <merged>, 'overlay', 0, 'lowerdir=<rootfs>,upperdir=<upper>,workdir=<work>') (an image's layers: lowerdir=<top>:…:<bottom>): layersOf(container.id) has the paths, overlayOptions() builds the options, and an overlay is a mount point already.
+    // hint: const layers = layersOf(container.id); const root = layers.merged; mount('overlay', root, 'overlay', 0, overlayOptions(container, layers));
     //>> const root = container.rootfs;
     //>> // pivot_root needs the new root to be a mount point: bind-mount the rootfs onto itself.
     //>> mount(root, root, '', MS_BIND | MS_REC);
-    // The new root is the overlay's merged view: rootfs/ read-only below, this container's upper layer on top.
+    // The new root is the overlay's merged view: rootfs/ (or an image's layers) read-only below, this container's upper layer on top.
     const layers = layersOf(container.id);
     const root = layers.merged;
-    mount('overlay', root, 'overlay', 0, overlayOptions(container.rootfs, layers));
+    mount('overlay', root, 'overlay', 0, overlayOptions(container, layers));
     // END TODO
     // The container's own /proc: `ps` now lists only the processes of its PID namespace.
     mount('proc', `${root}/proc`, 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC);

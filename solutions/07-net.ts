@@ -33,14 +33,14 @@ import { mountMinimalDev } from '../lib/container/devices.js';
 import { mountHostnameFiles } from '../lib/container/hostname-files.js';
 import { chdir, close, execvp, mount, pivotRoot, sethostname, socket, umount2, unshare } from '../lib/kernel/libc.js';
 import { getInterfaceFlags, setInterfaceFlags } from '../lib/container/net.js';
-import { createLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
-import { ensureRootfs } from '../lib/container/rootfs.js';
+import { createLayers, ensureLowerLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
 import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.
   async parent(container) {
-    ensureRootfs(container.rootfs);
+    // The read-only layers: rootfs/, or the image's layers (--image), must be there before anything is created.
+    ensureLowerLayers(container);
     // Leftovers of killed runs first: their runtime's pid (in the id) is gone.
     await removeStaleCgroups();
     // One cgroup per container, named after its id: concurrent containers never share limits.
@@ -90,10 +90,10 @@ runtime({
     setInterfaceFlags(fd, 'lo', getInterfaceFlags(fd, 'lo') | IFF_UP);
     close(fd);
     // END TODO
-    // The new root is the overlay's merged view: rootfs/ read-only below, this container's upper layer on top.
+    // The new root is the overlay's merged view: rootfs/ (or an image's layers) read-only below, this container's upper layer on top.
     const layers = layersOf(container.id);
     const root = layers.merged;
-    mount('overlay', root, 'overlay', 0, overlayOptions(container.rootfs, layers));
+    mount('overlay', root, 'overlay', 0, overlayOptions(container, layers));
     // The container's own /proc: `ps` now lists only the processes of its PID namespace.
     mount('proc', `${root}/proc`, 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC);
     // TODO(step 7): mount a sysfs on /sys, read-only: its /sys/class/net shows the interfaces of the container's network namespace.

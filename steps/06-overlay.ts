@@ -10,7 +10,8 @@
  *           mount /proc and /dev in it, pivot_root into it, execvp(<cmd>)
  *
  * rootfs/ is never written again: every container writes to its own upper layer,
- * which is thrown away when it exits.
+ * which is thrown away when it exits. A real image is several read-only layers,
+ * stacked the same way (npm run rootfs -- --image alpine:3.20, then --image alpine:3.20).
  * Try: npm run step 6 -- sh -c 'echo hi > /new; ls /new; rm /etc/hostname'   (then: ls rootfs/)
  */
 // Your exercise: do the step 6 TODOs below, then `npm run check 6`.
@@ -31,14 +32,14 @@ import { createCgroup, existingCgroup, parseSize, removeStaleCgroups } from '../
 import { mountMinimalDev } from '../lib/container/devices.js';
 import { mountHostnameFiles } from '../lib/container/hostname-files.js';
 import { chdir, execvp, mount, pivotRoot, sethostname, umount2, unshare } from '../lib/kernel/libc.js';
-import { createLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
-import { ensureRootfs } from '../lib/container/rootfs.js';
+import { createLayers, ensureLowerLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
 import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.
   async parent(container) {
-    ensureRootfs(container.rootfs);
+    // The read-only layers: rootfs/, or the image's layers (--image), must be there before anything is created.
+    ensureLowerLayers(container);
     // Leftovers of killed runs first: their runtime's pid (in the id) is gone.
     await removeStaleCgroups();
     // One cgroup per container, named after its id: concurrent containers never share limits.
@@ -68,7 +69,7 @@ runtime({
     mount('none', '/', '', MS_REC | MS_PRIVATE);
     sethostname(container.hostname);
     // TODO(step 6): mount an overlay on the layers' merged folder, the rootfs read-only below and the upper layer on top, and make it the new root.
-    // hint: an overlay shows the read-only rootfs with the container's own writable layer on top, in one folder (merged) that becomes the new root instead of the bind-mounted rootfs.
+    // hint: an overlay shows the read-only rootfs (or an image's layers) with the container's own writable layer on top, in one folder (merged) that becomes the new root instead of the bind-mounted rootfs.
     const root = container.rootfs;
     // pivot_root needs the new root to be a mount point: bind-mount the rootfs onto itself.
     mount(root, root, '', MS_BIND | MS_REC);

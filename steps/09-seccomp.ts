@@ -3,7 +3,7 @@
  *
  *   parent: check the rootfs, create the cgroup and the layer folders,
  *           unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET), re-spawn this file
- *           as `child <cmd>`, wait for it, remove the cgroup and the layers
+ *           as `child <cmd>`, wait for it; remove the layers and the cgroup, whatever happened
  *   child:  join the cgroup, unshare(CLONE_NEWNS), make / private, sethostname, bring lo up,
  *           mount the overlay, /proc, /sys and /dev, pivot_root, make the rootfs's device
  *           files inert, hide and write-protect the host kernel's files in /proc and /sys,
@@ -48,15 +48,15 @@ import { mountMinimalDev } from '../lib/container/devices.js';
 import { mountHostnameFiles } from '../lib/container/hostname-files.js';
 import { chdir, close, execvp, mount, pivotRoot, prctl, seccomp, sethostname, socket, umount2, unshare } from '../lib/kernel/libc.js';
 import { getInterfaceFlags, setInterfaceFlags } from '../lib/container/net.js';
-import { createLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
-import { ensureRootfs } from '../lib/container/rootfs.js';
+import { createLayers, ensureLowerLayers, layersOf, overlayOptions, removeLayers, removeStaleLayers } from '../lib/container/overlay.js';
 import { allowTheRest, checkArchitecture, denyDangerousSyscalls, filterProgram } from '../lib/container/seccomp.js';
 import { runtime, spawnChild } from '../lib/container/runtime.js';
 
 runtime({
   // The parent runs on the host: it starts the child and waits for it.
   async parent(container) {
-    ensureRootfs(container.rootfs);
+    // The read-only layers: rootfs/, or the image's layers (--image), must be there before anything is created.
+    ensureLowerLayers(container);
     // Leftovers of killed runs first: their runtime's pid (in the id) is gone.
     await removeStaleCgroups();
     // One cgroup per container, named after its id: concurrent containers never share limits.
@@ -98,7 +98,7 @@ runtime({
     // The new root is the overlay's merged view: rootfs/ read-only below, this container's upper layer on top.
     const layers = layersOf(container.id);
     const root = layers.merged;
-    mount('overlay', root, 'overlay', 0, overlayOptions(container.rootfs, layers));
+    mount('overlay', root, 'overlay', 0, overlayOptions(container, layers));
     // The container's own /proc: `ps` now lists only the processes of its PID namespace.
     mount('proc', `${root}/proc`, 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC);
     // A read-only /sys: /sys/class/net lists the interfaces of the container's network namespace.

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureDefaultRootfs } from '../rootfs-builder/build.js';
 import { compile, compileSource } from './compile.mjs';
-import { REPO_ROOT } from '../lib/paths.js';
+import { IMAGES_DIR, REPO_ROOT } from '../lib/paths.js';
 import { inDelegatedScope, inUserNamespace, needsDelegatedScope } from '../lib/host/privileges.js';
 import { Cgroup, cgroupLayout } from '../lib/container/cgroups.js';
 import { layersOf } from '../lib/container/overlay.js';
@@ -29,6 +29,7 @@ import { threadsOfOneThreadedProgram } from '../lib/host/machine.js';
 import { exerciseSource } from './exercises.js';
 import { mountChanges, parseReport, sandboxAvailable, sandboxed, type MountChanges, type SandboxReport } from './sandbox.js';
 import { STEPS, exerciseFile, solutionFile, usesCgroups, type Step } from './steps.js';
+import { ensureFlatImage } from '../rootfs-builder/image-store.js';
 
 /**
  * Which runtime files the checks run against: the reference, the participant's
@@ -174,6 +175,9 @@ export function namespaceOf(pid: number, kind: 'mnt' | 'uts' | 'pid' | 'net'): s
  */
 export async function runContainer(step: Step, target: Target, command: string[], options: RunOptions = {}): Promise<RunResult> {
   ensureDefaultRootfs();
+  // An image at steps 4-5 runs from its layers merged into one folder, as with npm run step.
+  const image = options.options?.[options.options.indexOf('--image') + 1];
+  if (options.options?.includes('--image') && image && step.number <= 5) await ensureFlatImage(image, options.env?.CFS_IMAGES ?? IMAGES_DIR);
   const bundle = await runtimeBundle(step, target);
   const { options: runtimeOptions, id } = withId(options.options ?? []);
   const rootless = options.asUser !== undefined || process.getuid?.() !== 0;

@@ -89,13 +89,16 @@ function nameOf(variable: Buffer): string {
 
 /**
  * The environment the container's command starts with: Docker's defaults,
- * then the variables asked for with --env (which replace a default of the
- * same name).
+ * then an image's Env (its config), then the variables asked for with --env
+ * (each replacing one of the same name given before).
  */
-export function containerEnvironment(requested: readonly Buffer[], { hostname, terminal }: { hostname: string; terminal: boolean }): Buffer[] {
+export function containerEnvironment(
+  requested: readonly Buffer[],
+  { hostname, terminal, image = [] }: { hostname: string; terminal: boolean; image?: readonly string[] },
+): Buffer[] {
   const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, 'HOME=/root', ...(terminal ? [`TERM=${DEFAULT_TERM}`] : [])];
   const variables = new Map<string, Buffer>();
-  for (const variable of [...defaults.map((text) => Buffer.from(text)), ...requested]) {
+  for (const variable of [...[...defaults, ...image].map((text) => Buffer.from(text)), ...requested]) {
     const name = nameOf(variable);
     variables.delete(name); // keep the order in which they were last given
     variables.set(name, variable);

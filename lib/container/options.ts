@@ -3,13 +3,14 @@
 // what is wrong with it and a value that works (exit status 2), so no cgroup,
 // layer folder or process ever exists for a run that could not have worked.
 //
-//   <step>.ts run [--hostname NAME] [--rootfs DIR] [--pids-max N] [--memory SIZE] [--id ID] [--env NAME[=VALUE]] [--] cmd args...
+//   <step>.ts run [--hostname NAME] [--rootfs DIR | --image REF] [--pids-max N] [--memory SIZE] [--id ID] [--env NAME[=VALUE]] [--] cmd args...
 import { readFileSync, realpathSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { EXIT, WorkshopError } from '../kernel/errors.js';
 import { traceSetting } from '../kernel/trace.js';
 import { ENV_NAME } from './environment.js';
 import { DEFAULT_ROOTFS, REPO_ROOT } from '../paths.js';
+import { findImage, imageCommand, type Image } from './image.js';
 import { generatedId } from './stale.js';
 
 /** Everything a step needs to know about the container it runs. */
@@ -18,8 +19,12 @@ export interface Container {
   command: string[];
   /** The hostname inside (from step 2 on). */
   hostname: string;
-  /** Absolute path of the root filesystem (from step 4 on). */
+  /** Absolute path of the root filesystem (from step 4 on; with --image, the image's layers flattened into one folder). */
   rootfs: string;
+  /** The image the container runs (--image REF), from the image store: its layers are stacked from step 6 on. */
+  image?: Image;
+  /** The user the command runs as (--user, else the image's User): a name of the container's /etc/passwd, or uid[:gid]. */
+  user?: string;
   /** A name unique on this machine, for per-container resources (cgroups, overlay folders). */
   id: string;
   /** cgroup limits (from step 5 on). */
@@ -43,11 +48,13 @@ const DEFAULTS = {
  */
 export const INTERACTIVE_SHELL = ['sh', '-c', 'command -v bash >/dev/null || exec sh; export PS1="\\h:\\w# "; exec bash --norc'];
 
-export const USAGE = `usage: <step>.ts run [--hostname NAME] [--rootfs DIR] [--pids-max N] [--memory SIZE] [--id ID] [--env NAME[=VALUE]] [--trace[=compact|full]] [--debug] [--] [cmd args...]`;
+export const USAGE = `usage: <step>.ts run [--hostname NAME] [--rootfs DIR | --image REF [--entrypoint PROGRAM]] [--user USER[:GROUP]] [--pids-max N] [--memory SIZE] [--id ID] [--env NAME[=VALUE]] [--trace[=compact|full]] [--debug] [--] [cmd args...]`;
 
 /** Parse and check `[options] [--] cmd args...`; options stop at the first word that is not one. */
 export function parseContainer(args: readonly string[]): Container {
   const container: Container = { command: [], id: '', ...DEFAULTS, env: [] };
+  let rootfsGiven = false;
+  let entrypoint: string | undefined;
   let index = 0;
   const value = (flag: string): string => {
     const next = args[++index];
@@ -60,7 +67,12 @@ export function parseContainer(args: readonly string[]): Container {
       index++;
       break;
     } else if (arg === '--hostname') container.hostname = checkHostname(value(arg));
-    else if (arg === '--rootfs') container.rootfs = checkRootfsPath(value(arg));
+    else if (arg === '--rootfs') {
+      container.rootfs = checkRootfsPath(value(arg));
+      rootfsGiven = true;
+    } else if (arg === '--image') container.image = findImage(value(arg));
+    else if (arg === '--entrypoint') entrypoint = value(arg);
+    else if (arg === '--user') container.user = checkUser(value(arg));
     else if (arg === '--pids-max') container.pidsMax = checkPidsMax(value(arg));
     else if (arg === '--memory') container.memory = checkMemory(value(arg));
     else if (arg === '--id') container.id = checkId(value(arg));
@@ -72,7 +84,14 @@ export function parseContainer(args: readonly string[]): Container {
   }
   // The default rootfs is checked too: it must never be / or hold the repository (a symlink could make it so).
   if (container.rootfs === DEFAULTS.rootfs) checkRootfsPath(container.rootfs, 'the default rootfs');
-  container.command = args.slice(index);
+  if (container.image && rootfsGiven) {
+    throw new WorkshopError('--rootfs and --image both say what the container runs on: give one of them.', 'Example: --image alpine:3.20 (pulled with npm run rootfs -- --image alpine:3.20), or --rootfs rootfs.', EXIT.usage);
+  }
+  const typed = args.slice(index);
+  // An image: its flattened folder is the rootfs (steps 4-5), and its config chooses the command (Entrypoint + Cmd).
+  if (container.image) container.rootfs = container.image.flat;
+  container.user ??= container.image?.config.User || undefined;
+  container.command = container.image || entrypoint !== undefined ? imageCommandOf(container.image, typed, entrypoint) : typed;
   if (container.command.length === 0) container.command = INTERACTIVE_SHELL;
   if (container.command[0] === '') throw new WorkshopError('the command is empty.', USAGE, EXIT.usage);
   checkArgumentSize(container.command);
@@ -85,6 +104,20 @@ export function checkEnv(text: string): string {
   const name = text.split('=')[0]!;
   if (!ENV_NAME.test(name)) {
     throw badValue(`--env takes NAME=VALUE or NAME (to copy the host's), with a NAME of letters, digits and _, not ${shown(text)}.`, 'Example: --env GREETING=hello, or --env TERM.');
+  }
+  return text;
+}
+
+/** The command as `docker run` decides it: --entrypoint (or the image's Entrypoint), then the command typed (or the image's Cmd). */
+function imageCommandOf(image: Image | undefined, typed: readonly string[], entrypoint: string | undefined): string[] {
+  if (image) return imageCommand(image, typed, entrypoint);
+  return entrypoint ? [entrypoint, ...typed] : [...typed];
+}
+
+/** --user: a name or a uid, optionally :group (a name or a gid), as docker takes it. */
+export function checkUser(text: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/.test(text) || text.length > 65) {
+    throw badValue(`--user ${shown(text)} is not a user: a name or a uid, optionally followed by :group or :gid.`, 'Example: --user nobody, --user 1000:1000, --user root.');
   }
   return text;
 }

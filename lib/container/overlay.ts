@@ -6,7 +6,8 @@
 //   upper/    this container's own layer: new files, changed copies, and
 //             "whiteouts" that hide deleted lower files
 //   work/     overlayfs's scratch space (same file system as upper)
-//   lower     rootfs/, never written: many containers can share it
+//   lower     rootfs/, never written: many containers can share it;
+//             or an image's layers, stacked: lowerdir=top:…:bottom (--image)
 //
 // Each container's folders live in <layers folder>/<id>/: the parent creates
 // them before the child starts and removes them after it exits, and with them
@@ -33,6 +34,10 @@ import { Cgroup, cgroupLayout, untouchedForLong } from './cgroups.js';
 import { isStale, ownerOf } from './stale.js';
 import { traceNote, traceShortName } from '../kernel/trace.js';
 import { overlayBlocker } from '../host/machine.js';
+import { chdir } from '../kernel/libc.js';
+import { missingLayer, pullCommand } from './image.js';
+import type { Container } from './options.js';
+import { ensureRootfs } from './rootfs.js';
 
 /** statfs(2)'s f_type of an overlay file system (linux/magic.h). */
 const OVERLAYFS_MAGIC = 0x794c7630;
@@ -127,19 +132,53 @@ export function layersOf(id: string): Layers {
   return { dir, upper: join(dir, 'upper'), work: join(dir, 'work'), merged: join(dir, 'merged') };
 }
 
+/** The read-only layers under the container's own, top first: its image's layers (--image), or the rootfs folder. */
+export function lowerLayers(container: Container): string[] {
+  return container.image ? container.image.layers : [container.rootfs];
+}
+
+/** Before anything is created: the read-only layers are there (the rootfs checked, or every layer of the image). */
+export function ensureLowerLayers(container: Container): void {
+  if (!container.image) return ensureRootfs(container.rootfs);
+  const missing = missingLayer(container.image);
+  if (missing) {
+    throw new WorkshopError(`the image ${container.image.ref} lacks its layer ${missing} (was the image store cleaned by hand?)`, `Pull it again: ${pullCommand(container.image.ref)}`);
+  }
+}
+
+/** mount(2) reads at most one page of options. */
+const MAX_OPTIONS = 4095;
+
 /**
- * The overlay mount's options: `lowerdir=...,upperdir=...,workdir=...`.
+ * The overlay mount's options: `lowerdir=top:…:bottom,upperdir=...,workdir=...`.
  * overlayfs splits them at "," and lowerdir at ":": in a path, those (and
  * "\\" itself) are written with a backslash before them.
+ *
+ * An image of many layers can name more folders than one page holds. Then the
+ * layers are named relative to the folder they share, which becomes the
+ * current folder (the kernel resolves relative paths from it when mounting):
+ * "layers/0123456789ab" is 19 bytes, so hundreds of layers fit.
  */
-export function overlayOptions(lower: string, layers: Layers): string {
+export function overlayOptions(container: Container, layers: Layers): string {
   const escape = (path: string): string => path.replace(/[\\,:]/g, (character) => `\\${character}`);
-  const options = `lowerdir=${escape(lower)},upperdir=${escape(layers.upper)},workdir=${escape(layers.work)}`;
-  // mount(2) reads at most one page of options.
-  if (Buffer.byteLength(options) >= 4096) {
+  const lower = lowerLayers(container);
+  // Layers whose opaque folders are marked with user.overlay.* xattrs (pulled without root) need `userxattr`.
+  const rest = `upperdir=${escape(layers.upper)},workdir=${escape(layers.work)}${container.image?.userXattrs ? ',userxattr' : ''}`;
+  let options = `lowerdir=${lower.map(escape).join(':')},${rest}`;
+  const shared = dirname(dirname(lower[0]!));
+  if (Buffer.byteLength(options) > MAX_OPTIONS && lower.length > 1 && lower.every((folder) => dirname(dirname(folder)) === shared)) {
+    options = `lowerdir=${lower.map((folder) => escape(folder.slice(shared.length + 1))).join(':')},${rest}`;
+    if (Buffer.byteLength(options) <= MAX_OPTIONS) {
+      traceNote(`${lower.length} layers: named relative to ${shared} (their full paths exceed mount(2)'s one page)`);
+      chdir(shared);
+    }
+  }
+  if (Buffer.byteLength(options) > MAX_OPTIONS) {
     throw new WorkshopError(
-      `the overlay's options are ${Buffer.byteLength(options)} bytes long: mount(2) takes at most 4095`,
-      'Use a shorter --rootfs path (or a shorter TMPDIR): the folders of the overlay are named in its options.',
+      `the overlay's options are ${Buffer.byteLength(options)} bytes long: mount(2) takes at most ${MAX_OPTIONS}`,
+      lower.length > 1
+        ? `The image has ${lower.length - 1} layers: too many for one mount (overlayfs stacks up to 500, in one page of options).`
+        : 'Use a shorter --rootfs path (or a shorter TMPDIR): the folders of the overlay are named in its options.',
     );
   }
   return options;

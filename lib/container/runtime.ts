@@ -25,6 +25,8 @@ import { REPO_ROOT } from '../paths.js';
 import { traceNote } from '../kernel/trace.js';
 import { argumentBytes, containerEnvironment, requestedVariables } from './environment.js';
 import { openContainerTerminal, relayTerminal, takeTerminal, type Relay } from './terminal.js';
+import { enterImageConfig, userNote } from './image.js';
+import { inInitialUserNamespace } from '../host/machine.js';
 import { USAGE, parseContainer, type Container } from './options.js';
 
 // Reading and checking the options is lib/container/options.ts.
@@ -162,7 +164,10 @@ function startChild(steps: Runtime): void {
       if (answer.pts === undefined) throw new WorkshopError(answer.error ?? 'no terminal', 'Run it without a terminal on stdin (e.g. `… < /dev/null`).');
       takeTerminal(answer.pts);
     }
-    return containerEnvironment(fromBase64(start.environment), { hostname: hostname(), terminal: start.terminal });
+    // An image's Env, User and WorkingDir (or --user) apply to its command: set here, inside the container, just before the exec.
+    const { image, user } = container;
+    const imageEnvironment = image || user ? enterImageConfig(image, user, !inInitialUserNamespace()) : [];
+    return containerEnvironment(fromBase64(start.environment), { hostname: hostname(), terminal: start.terminal, image: imageEnvironment });
   });
   steps.child(container);
 }
@@ -267,6 +272,8 @@ export function runtime(steps: Runtime): void {
     } catch (error) {
       process.exit(reportError(error));
     }
+    const note = userNote(container.user, !inInitialUserNamespace(), container.image);
+    if (note) process.stderr.write(`note: ${note}\n`);
     steps.parent(container).then(
       (status) => process.exit(status),
       (error: unknown) => process.exit(reportError(error)),

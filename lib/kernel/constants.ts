@@ -112,6 +112,11 @@ const SYSCALL_NUMBERS: Record<string, { pivot_root: number; close_range: number 
   arm64: { pivot_root: 41, close_range: 436 },
 };
 
+/** mknodat(2), which image layers need for whiteouts (older glibc has no mknod symbol to call). */
+export const MKNODAT_SYSCALL: Record<string, number> = { x64: 259, arm64: 33 };
+/** The "current folder" for the *at() calls: a relative path is taken from there. */
+export const AT_FDCWD = -100;
+
 export function syscallNumber(name: 'pivot_root' | 'close_range', arch: string = process.arch): number {
   const numbers = SYSCALL_NUMBERS[arch];
   if (!numbers) {

@@ -6,6 +6,7 @@
 //   2. trace it (--trace) with its arguments decoded into names,
 //   3. on -1, throw a LibcError naming the call, the errno and a hint.
 import {
+  AT_FDCWD,
   CLONE_FLAGS,
   CLOSE_RANGE_CLOEXEC,
   F_GETFD,
@@ -14,6 +15,7 @@ import {
   F_SETFL,
   FD_CLOEXEC,
   IOCTL_REQUESTS,
+  MKNODAT_SYSCALL,
   MOUNT_FLAGS,
   O_NONBLOCK,
   SOCKET_DOMAINS,
@@ -88,6 +90,10 @@ const c = define({
     errno: true,
   },
   lgetxattr: { library: 'libc', retType: DataType.I64, paramsType: [DataType.String, DataType.String, DataType.U8Array, DataType.U64], errno: true },
+  // Becoming another user (an image's User): supplementary groups (an array of gid_t), then the group, then the user.
+  setgroups: { library: 'libc', retType: DataType.I32, paramsType: [DataType.U64, DataType.U8Array], errno: true },
+  setgid: { library: 'libc', retType: DataType.I32, paramsType: [DataType.U32], errno: true },
+  setuid: { library: 'libc', retType: DataType.I32, paramsType: [DataType.U32], errno: true },
 });
 
 type Result = { value: number | bigint; errnoCode: number; errnoMessage: string };
@@ -228,6 +234,38 @@ export function rawTermios(termios: Buffer): Buffer {
  */
 export function lsetxattr(path: string, name: string, value: Buffer): void {
   check('lsetxattr', `${showArg(path)}, ${showArg(name)}, <${value.length} bytes>, ${value.length}, 0`, c.lsetxattr([path, name, value, value.length, 0]));
+}
+
+/**
+ * mknod(2), as mknodat(AT_FDCWD, path, mode, device) through syscall(): glibc
+ * before 2.33 exports no mknod symbol. An image layer's whiteout is a
+ * character device 0/0 (which Linux 5.8+ lets any user create).
+ */
+export function mknod(path: string, mode: number, device: number): void {
+  const number = MKNODAT_SYSCALL[process.arch];
+  if (number === undefined) throw new Error(`no mknodat syscall number for ${process.arch}`);
+  const result = load({
+    library: 'libc',
+    funcName: 'syscall',
+    retType: DataType.I64,
+    paramsType: [DataType.I64, DataType.I64, DataType.String, DataType.I64, DataType.I64],
+    paramsValue: [number, AT_FDCWD, path, mode, device],
+    errno: true,
+  }) as unknown as Result;
+  check('mknod', `${showArg(path)}, 0${mode.toString(8)}, ${device}`, result);
+}
+
+/**
+ * setgroups(2), setgid(2), setuid(2): become `uid`, with group `gid` and the
+ * supplementary `groups`, in that order (after setuid, no privilege is left to
+ * change groups). glibc applies them to every thread of the process.
+ */
+export function becomeUser(uid: number, gid: number, groups: readonly number[]): void {
+  const list = Buffer.alloc(4 * Math.max(groups.length, 1));
+  groups.forEach((group, index) => list.writeUInt32LE(group, 4 * index));
+  check('setgroups', `${groups.length}, [${groups.join(', ')}]`, c.setgroups([groups.length, list]));
+  check('setgid', String(gid), c.setgid([gid]));
+  check('setuid', String(uid), c.setuid([uid]));
 }
 
 /** lgetxattr(2): an extended attribute's value, or undefined when the file has none by that name (ENODATA). */
