@@ -248,7 +248,7 @@ export const MISTAKES: Mistake[] = [
     title: 'still bind-mounts rootfs/ instead of mounting an overlay',
     edits: [
       {
-        find: "    const layers = layersOf(container.id);\n    const root = layers.merged;\n    mount('overlay', root, 'overlay', 0, overlayOptions(container.rootfs, layers));\n",
+        find: "    const layers = layersOf(container.id);\n    const root = layers.merged;\n    mount('overlay', root, 'overlay', 0, overlayOptions(container, layers));\n",
         replace: "    const root = container.rootfs;\n    mount(root, root, '', MS_BIND | MS_REC);\n",
       },
     ],
@@ -265,7 +265,7 @@ export const MISTAKES: Mistake[] = [
     id: 'overlay-no-workdir',
     step: 6,
     title: 'leaves out workdir in the overlay options',
-    edits: [{ find: 'overlayOptions(container.rootfs, layers)', replace: '`lowerdir=${container.rootfs},upperdir=${layers.upper}`' }],
+    edits: [{ find: 'overlayOptions(container, layers)', replace: '`lowerdir=${container.rootfs},upperdir=${layers.upper}`' }],
     cause: /EINVAL[\s\S]*needs workdir/,
   },
   {
