@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { compile } from '../workshop/compile.mjs';
 import { detectCgroups, parseMountinfo, readMounts } from '../lib/host/machine.js';
 import { REPO_ROOT } from '../lib/paths.js';
+import { outputOf, type Output } from './helpers.js';
 
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
@@ -44,11 +45,7 @@ interface DoctorCheck {
   fix?: string;
 }
 
-interface DoctorRun {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
+type DoctorRun = Output;
 
 /** `npm run doctor -- <args>`, as this user or (through setpriv) as another one. */
 function runDoctor(args: string[] = [], asUser?: number): Promise<DoctorRun> {
@@ -61,21 +58,14 @@ function runDoctor(args: string[] = [], asUser?: number): Promise<DoctorRun> {
     argv = [`--reuid=${asUser}`, `--regid=${asUser}`, '--clear-groups', program, ...argv];
     program = 'setpriv';
   }
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, argv, {
-      cwd: REPO_ROOT,
-      env: { ...process.env, FORCE_COLOR: '0', TRACE: '', HOME: asUser === undefined ? process.env.HOME : '/tmp' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 20_000,
-      killSignal: 'SIGKILL',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  const child = spawn(program, argv, {
+    cwd: REPO_ROOT,
+    env: { ...process.env, FORCE_COLOR: '0', TRACE: '', HOME: asUser === undefined ? process.env.HOME : '/tmp' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 20_000,
+    killSignal: 'SIGKILL',
   });
+  return outputOf(child);
 }
 
 function show(run: DoctorRun): string {

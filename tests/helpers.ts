@@ -24,6 +24,25 @@ export function copyOfRepository({ withRootfs = true } = {}): string {
   return copy;
 }
 
+/** What a finished program printed, and its exit status. */
+export interface Output {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Collect a spawned program's stdout and stderr until it ends (spawn it with stdout and stderr piped). */
+export function outputOf(child: ChildProcess): Promise<Output> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 // ── Runtimes started in the background, ended on every path ────────────────
 
 /** Wait for `condition`, or fail naming what did not happen (the wait grows on slow machines: slowness()). */

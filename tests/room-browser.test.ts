@@ -14,30 +14,19 @@ import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT } from '../lib/paths.js';
-import { copyOfRepository } from './helpers.js';
+import { copyOfRepository, outputOf, type Output } from './helpers.js';
 
 const CHROMIUM = process.env.CFS_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = `${REPO_ROOT}/tests/artifacts`;
 /** How long the page may take to show what the server knows (a live update arrives in ~100 ms). */
 const SHOWS = { timeout: 15_000 };
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = Output;
 
 /** `npm run <command> <args>` in `cwd`, the way npm runs it (node cli/launch.mjs cli/<command>.ts). */
 function npmRun(cwd: string, command: string, args: string[] = []): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['cli/launch.mjs', `cli/${command}.ts`, ...args], { cwd, env: { ...process.env, FORCE_COLOR: '0' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  const child = spawn(process.execPath, ['cli/launch.mjs', `cli/${command}.ts`, ...args], { cwd, env: { ...process.env, FORCE_COLOR: '0' } });
+  return outputOf(child);
 }
 
 /** The text of a participant's row cell, by the participant's name. */

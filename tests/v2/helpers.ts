@@ -5,31 +5,20 @@ import { cpSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { REPO_ROOT } from '../../lib/paths.js';
 import { STEPS, exerciseFile, solutionFile } from '../../workshop/steps.js';
-import { copyOfRepository } from '../helpers.js';
+import { copyOfRepository, outputOf, type Output } from '../helpers.js';
 
-export interface CommandResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type CommandResult = Output;
 
 /** `npm run <command> <args>` the way npm runs it (node cli/launch.mjs cli/<command>.ts), as this user. */
 export function workshop(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['cli/launch.mjs', `cli/${command}.ts`, ...args], {
-      cwd: options.cwd ?? REPO_ROOT,
-      env: { ...process.env, FORCE_COLOR: '0', TRACE: '', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 120_000,
-      killSignal: 'SIGKILL',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  const child = spawn(process.execPath, ['cli/launch.mjs', `cli/${command}.ts`, ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    env: { ...process.env, FORCE_COLOR: '0', TRACE: '', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: options.timeoutMs ?? 120_000,
+    killSignal: 'SIGKILL',
   });
+  return outputOf(child);
 }
 
 export function show(result: CommandResult): string {
