@@ -28,7 +28,6 @@ import { childrenOf, hostProcesses, lines, namespaceOf, reproduceCommand, runCon
 import { hostnameCause, mountDamage, parentCgroupCause, parentMountNamespaceCause } from './diagnoses.js';
 import { parseMountinfoLine } from './sandbox.js';
 import { generatedId, idNaming } from '../lib/container/stale.js';
-import { slowness } from './harness.js';
 import type { Step } from './steps.js';
 
 export interface Check {
@@ -566,7 +565,7 @@ export const CHECKS: Check[] = [
     hint: 'The child must become the command: exec replaces the running program (Node) with it, in the same process. Its argv is the whole command line, with the program’s own name first (argv[0]).',
     todos: ['replace the child'],
     async run(context) {
-      const { stdout, main, result } = await section(context, 'hello');
+      const { stdout, result } = await section(context, 'hello');
       expectEqual('output', HELLO, stdout, result);
     },
   },
@@ -576,7 +575,7 @@ export const CHECKS: Check[] = [
     hint: "The runtime's exit status is the command's: the parent waits for its child, and the child is the command once exec worked.",
     todos: ['replace the child'],
     async run(context) {
-      const { main, result } = await section(context, 'hello');
+      const { main } = await section(context, 'hello');
       expectEqual('exit status (the command ends with `exit 3`)', 3, main.result.status, view(context, main, ['sh', '-c', 'exit 3']));
     },
   },
@@ -586,7 +585,7 @@ export const CHECKS: Check[] = [
     hint: "The command inherits the child's stdin, stdout and stderr across exec (the workshop's execvp wrapper clears Node's close-on-exec flag on them).",
     todos: ['replace the child'],
     async run(context) {
-      const { stdout, main, result } = await section(context, 'stdin');
+      const { stdout, result } = await section(context, 'stdin');
       expectEqual('the line the command read from stdin', TYPED, stdout, result);
     },
   },
@@ -610,7 +609,7 @@ export const CHECKS: Check[] = [
     hint: 'The hostname lives in a UTS namespace. The parent creates a new one before it spawns the child, so the child is born in it; the child then sets the container’s hostname there.',
     todos: ['UTS', "set the container's hostname"],
     async run(context) {
-      const { stdout, main, result } = await section(context, 'hostname');
+      const { stdout, result } = await section(context, 'hostname');
       expectEqual('hostname', 'container\n', stdout, result);
     },
   },
@@ -660,7 +659,7 @@ export const CHECKS: Check[] = [
     hint: 'A PID namespace numbers its processes from 1. Creating one does not move the caller: its next child is born there as PID 1, and exec keeps the pid. The flags of the namespaces add up: the UTS one stays.',
     todos: ['PID namespace'],
     async run(context) {
-      const { stdout, main, result } = await section(context, 'pid');
+      const { stdout, result } = await section(context, 'pid');
       expectEqual('$$ inside', '1\n', stdout, result);
     },
   },
@@ -672,7 +671,7 @@ export const CHECKS: Check[] = [
     hint: 'The container’s `/` must be the rootfs: it has to exist, be a mount point of its own, and become the root by pivoting from inside it.',
     todos: ['root filesystem exists', 'pivot_root'],
     async run(context) {
-      const { stdout, main, result } = await section(context, 'root');
+      const { stdout, result } = await section(context, 'root');
       const expected = ['.', '..', ...readdirSync(DEFAULT_ROOTFS)].sort();
       expectEqual('`ls -a /`', expected.join(' '), lines(stdout).sort().join(' '), result);
     },
@@ -683,7 +682,7 @@ export const CHECKS: Check[] = [
     hint: 'ps reads /proc. The container needs a proc of its own, mounted inside the new root before pivoting: the child is already in the new PID namespace, so that proc lists only its processes.',
     todos: ['pivot_root'],
     async run(context) {
-      const { stdout, stderr, main, result } = await section(context, 'ps');
+      const { stdout, stderr, result } = await section(context, 'ps');
       const processes = lines(stdout).map((line) => line.trim().replace(/\s+/, ' '));
       const onlyTheContainer = processes.length === 2 && processes.includes('1 sh') && processes.some((p) => /^\d+ ps$/.test(p));
       if (!onlyTheContainer) {
@@ -698,7 +697,7 @@ export const CHECKS: Check[] = [
     hint: 'The rootfs’s /dev is an empty folder: the runtime gives the container a small /dev of its own (null, zero, random, tty… on a tmpfs) before pivoting, while the host’s devices are still reachable.',
     todos: ['pivot_root'],
     async run(context) {
-      const { stdout, main, result } = await section(context, 'dev');
+      const { stdout, result } = await section(context, 'dev');
       const [zeros = '', ...devices] = lines(stdout);
       expectEqual('bytes read from /dev/zero', '4', zeros.trim(), result);
       for (const device of ['null', 'zero', 'full', 'random', 'urandom', 'tty']) {
@@ -909,7 +908,7 @@ export const CHECKS: Check[] = [
     hint: 'A new network namespace has a single interface, the loopback. The parent creates it together with the other namespaces, so the child is born in it.',
     todos: ['create a network namespace'],
     async run(context) {
-      const { stdout, main, result } = await section(context, 'net-dev');
+      const { stdout, result } = await section(context, 'net-dev');
       const inside = interfacesIn(stdout);
       if (inside.join(' ') !== 'lo') {
         const host = interfacesIn(readFileSync('/proc/net/dev', 'utf8'));
@@ -923,7 +922,7 @@ export const CHECKS: Check[] = [
     hint: 'A new namespace’s lo starts down: an interface is switched on through a socket, by reading its flags and writing them back with IFF_UP. To show it, /sys must be a sysfs mounted from the container’s namespace.',
     todos: ['loopback', 'sysfs'],
     async run(context) {
-      const { stdout, stderr, main, result } = await section(context, 'lo-flags');
+      const { stdout, stderr, result } = await section(context, 'lo-flags');
       const flags = Number.parseInt(stdout.trim(), 16);
       if (!(flags & 1)) throw CheckFailure.expected('/sys/class/net/lo/flags inside', 'to include IFF_UP (0x1)', JSON.stringify(stdout.trim() || stderr.trim()), result);
     },
@@ -936,7 +935,7 @@ export const CHECKS: Check[] = [
     hint: 'Root’s powers are capabilities, and what a program gets at exec is capped by the bounding set. Dropping CAP_SYS_ADMIN from it just before exec takes sethostname away from the command.',
     todos: ['drop the dangerous capabilities'],
     async run(context) {
-      const { stdout, stderr, main, result } = await section(context, 'sethostname');
+      const { stdout, stderr, result } = await section(context, 'sethostname');
       const [status = '', name = ''] = lines(stdout);
       if (status === 'status 0') throw CheckFailure.expected('`hostname foo` inside', 'to fail', 'it worked', result);
       expectEqual('hostname after the attempt', 'container', name, result);
@@ -950,7 +949,7 @@ export const CHECKS: Check[] = [
     hint: 'mount needs CAP_SYS_ADMIN too: the runtime’s own mounts are done before the drop, and the command starts without it.',
     todos: ['drop the dangerous capabilities'],
     async run(context) {
-      const { stdout, stderr, main, result } = await section(context, 'mount');
+      const { stdout, stderr, result } = await section(context, 'mount');
       const [status = '', ...mounts] = lines(stdout);
       if (status === 'status 0' || mounts.some((line) => line.split(' ')[1] === '/tmp')) {
         throw CheckFailure.expected('`mount -t tmpfs x /tmp` inside', 'to fail', 'it mounted', result);
@@ -965,7 +964,7 @@ export const CHECKS: Check[] = [
     hint: 'Every capability in the workshop’s list of dangerous ones leaves the bounding set, in the child, before exec.',
     todos: ['drop the dangerous capabilities'],
     async run(context) {
-      const { stdout, main, result } = await section(context, 'status');
+      const { stdout, result } = await section(context, 'status');
       const dangerous = new Set(dangerousCapabilities().map((capability) => capability.name));
       for (const set of ['CapBnd', 'CapEff']) {
         const mask = new RegExp(`^${set}:\\s*([0-9a-f]+)$`, 'm').exec(stdout)?.[1] ?? '0';
@@ -980,7 +979,7 @@ export const CHECKS: Check[] = [
     hint: 'Files in /proc/sys only check permissions, which uid 0 passes without any capability: the child makes them read-only (a bind mount of the path onto itself, remounted read-only).',
     todos: ['without any capability'],
     async run(context) {
-      const { stdout, stderr, main, result } = await section(context, 'procsys');
+      const { stdout, stderr, result } = await section(context, 'procsys');
       expectEqual('hostname after writing /proc/sys/kernel/hostname', 'container\n', stdout, result);
       if (!/read-only/i.test(stderr)) throw CheckFailure.expected('the error', 'to say "Read-only file system"', JSON.stringify(stderr.trim()), result);
     },
@@ -991,7 +990,7 @@ export const CHECKS: Check[] = [
     hint: 'Drop only the dangerous capabilities: a container still writes files, reads /proc and signals its own processes.',
     todos: ['drop the dangerous capabilities'],
     async run(context) {
-      const { stdout, status, main, result } = await section(context, 'ordinary');
+      const { stdout, status, result } = await section(context, 'ordinary');
       expectEqual('output', 'ok\n0\ndone\n', stdout, result);
       expectEqual('exit status', 0, status ?? null, result);
     },

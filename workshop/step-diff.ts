@@ -7,7 +7,7 @@ import chalk from 'chalk';
 import { structuredPatch } from 'diff';
 import { readFileSync } from 'node:fs';
 import { plainSolution } from './exercises.js';
-import { STEPS, solutionFile, type Step } from './steps.js';
+import { STEPS, solutionFile } from './steps.js';
 
 /** The plain reference of step `number` (markers removed); empty before step 1. */
 export function plainSolutionOf(number: number): string {
@@ -196,11 +196,6 @@ export function sideBySide(oldSource: string, newSource: string): SideBySideRow[
     }
   }
   return rows;
-}
-
-/** Step N's compact diff over step N-1's reference. */
-export function stepCompactDiff(step: Step): CompactDiff {
-  return compactDiff(plainSolutionOf(step.number - 1), plainSolutionOf(step.number));
 }
 
 /** The compact view's width: a projector terminal. */

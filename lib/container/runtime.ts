@@ -15,7 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fstatSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { constants, hostname } from 'node:os';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, relative } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { isatty } from 'node:tty';
 import { PR_SET_PDEATHSIG } from '../kernel/constants.js';

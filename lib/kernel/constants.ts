@@ -202,7 +202,6 @@ export function decodeFlags(value: number, table: FlagTable): string {
 // prctl(2): once set, execve() can never grant privileges again (setuid/setgid
 // bits and file capabilities are ignored); inherited by children, never unset.
 export const PR_SET_NO_NEW_PRIVS = 38;
-export const PR_GET_NO_NEW_PRIVS = 39;
 
 // seccomp(2): load a syscall filter.
 export const SECCOMP_SET_MODE_FILTER = 1;
@@ -243,13 +242,6 @@ export const AUDIT_ARCH_I386 = 0x40000003; // 32-bit x86 (int 0x80), possible on
 export const AUDIT_ARCH_ARM = 0x40000028; // 32-bit arm, possible on many arm64 machines
 /** x86_64's x32 ABI: the same AUDIT_ARCH_X86_64, syscall numbers with this bit set. */
 export const X32_SYSCALL_BIT = 0x40000000;
-
-export const AUDIT_ARCH_NAMES: Record<number, string> = {
-  [AUDIT_ARCH_X86_64]: 'AUDIT_ARCH_X86_64',
-  [AUDIT_ARCH_AARCH64]: 'AUDIT_ARCH_AARCH64',
-  [AUDIT_ARCH_I386]: 'AUDIT_ARCH_I386',
-  [AUDIT_ARCH_ARM]: 'AUDIT_ARCH_ARM',
-};
 
 /**
  * Syscall numbers on x86_64 (asm/unistd_64.h) and arm64 (asm-generic/unistd.h),

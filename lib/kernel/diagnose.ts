@@ -19,11 +19,6 @@ export function remember(call: string, args: readonly unknown[]): void {
   history.push({ call, args });
 }
 
-/** The calls that worked so far in this process, oldest first. */
-export function callsSoFar(): readonly CallRecord[] {
-  return history;
-}
-
 function did(call: string, test: (args: readonly unknown[]) => boolean = () => true): boolean {
   return history.some((record) => record.call === call && test(record.args));
 }
